@@ -1,0 +1,37 @@
+# fleet — make build | test | demo | lab | fuzz | bench
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+
+.PHONY: build test deps demo lab fuzz bench vet
+
+build:
+	$(GO) build -o $(BIN)/fleet ./cmd/fleet
+	$(GO) build -o $(BIN)/fleet-lab ./cmd/fleet-lab
+
+# deps installs what the end-to-end tests and the demo need (root, Debian).
+deps:
+	@./scripts/deps.sh
+
+vet:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# test runs every test, including the end-to-end tests on a lab of real
+# sshd + Nix hosts (they need root; CI runs as root and must not skip).
+test: deps vet
+	FLEET_REQUIRE_LAB=$${FLEET_REQUIRE_LAB-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0 )} \
+		$(GO) test -race -timeout 20m ./...
+
+demo: deps build
+	./scripts/demo.sh
+
+lab: deps build
+	$(BIN)/fleet-lab --hosts envy,lenovo,rpi4-a
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzJoin -fuzztime 60s ./internal/shell/
+	$(GO) test -run '^$$' -fuzz FuzzString -fuzztime 60s ./internal/nixenc/
+
+bench: build
+	$(GO) run ./bench

@@ -1,0 +1,41 @@
+package builtins
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/fleet-deploy/fleet/runtime"
+	"go.starlark.net/starlark"
+)
+
+func init() {
+	register(&Builtin{
+		Name: "path",
+		Doc: `path(p)
+
+A local file or directory, relative to the file that calls path() (not
+to the working directory), e.g. path("./hosts/" + name). It must exist.
+In Nix it becomes a path, so as a module it is imported like ./hosts/envy
+in a flake.`,
+		Fn: pathFn,
+	})
+}
+
+func pathFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var p string
+	if err := starlark.UnpackPositionalArgs("path", args, kwargs, 1, &p); err != nil {
+		return nil, err
+	}
+	s, err := session(th, "path")
+	if err != nil {
+		return nil, err
+	}
+	if p == "" {
+		return nil, fmt.Errorf("path(): empty path")
+	}
+	abs := s.Resolve(th, p)
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("path(%q): %s does not exist", p, abs)
+	}
+	return &runtime.Path{Abs: abs, Written: p}, nil
+}

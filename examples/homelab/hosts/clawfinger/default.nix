@@ -1,0 +1,5 @@
+# Hardware and host-specific settings of clawfinger.
+{ name, ... }:
+{
+  networking.hostName = name;
+}

@@ -1,0 +1,5 @@
+# Hardware and host-specific settings of envy.
+{ name, ... }:
+{
+  networking.hostName = name;
+}

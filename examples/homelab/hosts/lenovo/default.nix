@@ -1,0 +1,5 @@
+# Hardware and host-specific settings of lenovo.
+{ name, ... }:
+{
+  networking.hostName = name;
+}

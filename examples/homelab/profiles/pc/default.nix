@@ -1,0 +1,5 @@
+# Developer machines.
+{ ... }:
+{
+  services.xserver.enable = true;
+}

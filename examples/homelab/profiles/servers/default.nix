@@ -1,0 +1,5 @@
+# Servers.
+{ ... }:
+{
+  services.fail2ban.enable = true;
+}

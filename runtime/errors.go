@@ -1,0 +1,131 @@
+package runtime
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.starlark.net/resolve"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// ScriptError is an error from evaluating fleet.star. Its Error method
+// gives the one-line cause; Detail gives what a person needs to act:
+// file:line:col, the offending line with a caret, and the Starlark
+// backtrace.
+type ScriptError struct {
+	err error
+	src func(file string) []byte
+}
+
+func (e *ScriptError) Unwrap() error { return e.err }
+
+func (e *ScriptError) Error() string {
+	pos, msg, _ := e.locate()
+	if pos.IsValid() {
+		return fmt.Sprintf("%s: %s", pos, msg)
+	}
+	return msg
+}
+
+// Detail renders the error with source context and backtrace.
+func (e *ScriptError) Detail() string {
+	pos, msg, stack := e.locate()
+	var b strings.Builder
+	if pos.IsValid() {
+		fmt.Fprintf(&b, "%s: %s\n", pos, msg)
+		b.WriteString(e.snippet(pos))
+	} else {
+		fmt.Fprintf(&b, "%s\n", msg)
+	}
+	if len(stack) > 1 {
+		b.WriteString("Traceback (most recent call last):\n")
+		for _, fr := range stack {
+			fmt.Fprintf(&b, "  %s: in %s\n", fr.Pos, fr.Name)
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// locate finds the innermost error that has a source position: a load
+// failure inside a loaded file is reported where it happened, not at the
+// load statement.
+func (e *ScriptError) locate() (syntax.Position, string, starlark.CallStack) {
+	var (
+		pos   syntax.Position
+		msg   = e.err.Error()
+		stack starlark.CallStack
+	)
+	for err := e.err; err != nil; err = errors.Unwrap(err) {
+		switch x := err.(type) {
+		case *starlark.EvalError:
+			st := userFrames(x.CallStack)
+			if len(st) > 0 {
+				pos, stack = st[len(st)-1].Pos, st
+				msg = x.Msg
+				if he := hostErrorIn(x); he != nil {
+					msg = he.Error()
+				}
+			}
+		case syntax.Error:
+			return x.Pos, x.Msg, nil
+		case resolve.ErrorList:
+			if len(x) > 0 {
+				return x[0].Pos, x[0].Msg, nil
+			}
+		case resolve.Error:
+			return x.Pos, x.Msg, nil
+		}
+	}
+	// Strip the "cannot load x: cannot load y:" prefix chain once the
+	// position names the right file.
+	return pos, msg, stack
+}
+
+func hostErrorIn(err error) *HostError {
+	var he *HostError
+	if errors.As(err, &he) {
+		return he
+	}
+	return nil
+}
+
+// userFrames drops frames of Go builtins, which have no source.
+func userFrames(st starlark.CallStack) starlark.CallStack {
+	var out starlark.CallStack
+	for _, fr := range st {
+		if fr.Pos.Filename() != "<builtin>" && fr.Pos.IsValid() {
+			out = append(out, fr)
+		}
+	}
+	return out
+}
+
+func (e *ScriptError) snippet(pos syntax.Position) string {
+	if e.src == nil {
+		return ""
+	}
+	src := e.src(pos.Filename())
+	lines := bytes.Split(src, []byte("\n"))
+	n := int(pos.Line)
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	line := strings.TrimRight(string(lines[n-1]), "\r")
+	prefix := fmt.Sprintf("%5d | ", n)
+	col := int(pos.Col)
+	if col < 1 {
+		col = 1
+	}
+	pad := make([]byte, 0, col)
+	for i := 0; i < col-1 && i < len(line); i++ {
+		if line[i] == '\t' {
+			pad = append(pad, '\t')
+		} else {
+			pad = append(pad, ' ')
+		}
+	}
+	return fmt.Sprintf("%s%s\n%s%s^\n", prefix, line, strings.Repeat(" ", len(prefix)-2)+"| ", pad)
+}

@@ -1,0 +1,81 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Executor is the one seam between a script and the world. Builtins that
+// touch machines validate their arguments, record a Step, and call the
+// Executor; nothing else reaches Nix or SSH. The dry run (fleet plan) is
+// the same script on a recording Executor, so the plan printed is the
+// plan executed.
+type Executor interface {
+	// Build builds the system closures of hosts in one batch and returns
+	// the closure (a store path) of each host by name.
+	Build(ctx context.Context, hosts []*Host) (map[string]string, error)
+	// Push copies closure and its dependencies to the host.
+	Push(ctx context.Context, h *Host, closure string) (*PushResult, error)
+	// Activate makes closure the host's running system for goal.
+	Activate(ctx context.Context, h *Host, closure, goal string) (*ActivateResult, error)
+	// Run runs argv on the host.
+	Run(ctx context.Context, h *Host, argv []string) (*RunResult, error)
+}
+
+// PushResult says what a push copied.
+type PushResult struct {
+	Paths   int   // store paths in the closure
+	Missing int   // paths the host lacked and received
+	Bytes   int64 // bytes sent
+}
+
+// ActivateResult says which system a host ran before and after.
+type ActivateResult struct {
+	Previous string // store path of the system before activation, "" if none
+	Current  string
+}
+
+// RunResult is the outcome of a remote command.
+type RunResult struct {
+	Stdout   string
+	Stderr   string
+	ExitCode int
+}
+
+// Goals are the activation goals of switch-to-configuration.
+var Goals = []string{"switch", "boot", "test", "dry-activate"}
+
+// ValidGoal reports whether g is one of Goals.
+func ValidGoal(g string) bool {
+	for _, x := range Goals {
+		if x == g {
+			return true
+		}
+	}
+	return false
+}
+
+// HostError is a failure of one step on one host. Its presence in an
+// error chain makes fleet exit 1 (a host failed) rather than 2 (the
+// script is wrong).
+type HostError struct {
+	Host string
+	Step string // build, push, activate, run, ...
+	Err  error
+	Log  string // last lines of the step's output, if any
+}
+
+func (e *HostError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s failed: %v", e.Host, e.Step, e.Err)
+	if e.Log != "" {
+		b.WriteString("\n")
+		for _, l := range strings.Split(strings.TrimRight(e.Log, "\n"), "\n") {
+			fmt.Fprintf(&b, "  %s | %s\n", e.Host, l)
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func (e *HostError) Unwrap() error { return e.Err }

@@ -1,0 +1,146 @@
+package runtime
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.starlark.net/starlark"
+)
+
+// DefaultPort and DefaultUser apply when a host leaves target_port or
+// target_user unset, matching what `ssh` does without -p or -l.
+const (
+	DefaultPort = 22
+	DefaultUser = "root"
+)
+
+// Host is one machine of the inventory, as declared by host(...) in
+// fleet.star. It is immutable once created, so it can be shared between
+// Starlark threads and used as a dict key (it hashes by name).
+type Host struct {
+	Name          string
+	System        string
+	TargetHost    string // "" when the host has no deployment target
+	TargetUser    string
+	TargetPort    int
+	AllowLocal    bool
+	BuildOnTarget bool
+	Tags          []string
+	Vars          *starlark.Dict // frozen
+	NixOS         *NixosSystem   // nil when FlakeAttr is used
+	FlakeAttr     string         // attr= as written: "<flake>#nixosConfigurations.NAME"
+	Flake         string         // its flake, resolved: an absolute directory or a flake reference
+	AttrPath      string         // its attribute path, after '#'
+
+	// Pos is where host() was called, for error messages.
+	Pos string
+}
+
+var (
+	_ starlark.HasAttrs = (*Host)(nil)
+	_ starlark.Value    = (*Host)(nil)
+)
+
+// Deployable reports whether fleet can reach the host at all. Hosts
+// without a target (the seed's clawfinger) are built by export tools
+// but never deployed, like colmena nodes without deployment settings.
+func (h *Host) Deployable() bool { return h.TargetHost != "" }
+
+// Target is the SSH destination as "user@host:port", or "-" when the
+// host is not deployable.
+func (h *Host) Target() string {
+	if !h.Deployable() {
+		return "-"
+	}
+	host := h.TargetHost
+	if strings.Contains(host, ":") { // IPv6 literal
+		host = "[" + host + "]"
+	}
+	return fmt.Sprintf("%s@%s:%d", h.TargetUser, host, h.TargetPort)
+}
+
+// HasTag reports whether tag is one of the host's tags.
+func (h *Host) HasTag(tag string) bool {
+	for _, t := range h.Tags {
+		if t == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// BuildDescription says how the host's system is built, for plans.
+func (h *Host) BuildDescription() string {
+	if h.FlakeAttr != "" {
+		return h.FlakeAttr
+	}
+	if h.NixOS != nil {
+		return h.NixOS.String()
+	}
+	return "-"
+}
+
+func (h *Host) String() string        { return fmt.Sprintf("host(%q)", h.Name) }
+func (h *Host) Type() string          { return "host" }
+func (h *Host) Freeze()               {}
+func (h *Host) Truth() starlark.Bool  { return starlark.True }
+func (h *Host) Hash() (uint32, error) { return starlark.String(h.Name).Hash() }
+
+var hostAttrs = []string{
+	"allow_local", "attr", "build_on_target", "deployable", "name", "nixos",
+	"system", "tags", "target", "target_host", "target_port", "target_user", "vars",
+}
+
+func init() { sort.Strings(hostAttrs) }
+
+// AttrNames lists the fields a script can read; starlark uses it for
+// "did you mean" hints on misspelled fields.
+func (h *Host) AttrNames() []string { return hostAttrs }
+
+// Attr returns a field of the host.
+func (h *Host) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "name":
+		return starlark.String(h.Name), nil
+	case "system":
+		return starlark.String(h.System), nil
+	case "target_host":
+		return noneIfEmpty(h.TargetHost), nil
+	case "target_user":
+		return starlark.String(h.TargetUser), nil
+	case "target_port":
+		return starlark.MakeInt(h.TargetPort), nil
+	case "target":
+		return starlark.String(h.Target()), nil
+	case "allow_local":
+		return starlark.Bool(h.AllowLocal), nil
+	case "build_on_target":
+		return starlark.Bool(h.BuildOnTarget), nil
+	case "deployable":
+		return starlark.Bool(h.Deployable()), nil
+	case "tags":
+		tags := make([]starlark.Value, len(h.Tags))
+		for i, t := range h.Tags {
+			tags[i] = starlark.String(t)
+		}
+		return starlark.Tuple(tags), nil
+	case "vars":
+		return h.Vars, nil
+	case "nixos":
+		if h.NixOS == nil {
+			return starlark.None, nil
+		}
+		return h.NixOS, nil
+	case "attr":
+		return noneIfEmpty(h.FlakeAttr), nil
+	}
+	return nil, nil // starlark reports "host has no .x field (did you mean ...)"
+}
+
+func noneIfEmpty(s string) starlark.Value {
+	if s == "" {
+		return starlark.None
+	}
+	return starlark.String(s)
+}

@@ -1,0 +1,179 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/fleet-deploy/fleet/stdlib"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// fileOptions enable the parts of Python that host factories want:
+// while loops, recursion, and control flow at the top level.
+var fileOptions = &syntax.FileOptions{
+	Set:             true,
+	While:           true,
+	TopLevelControl: true,
+	GlobalReassign:  true,
+	Recursion:       true,
+}
+
+// loader executes fleet.star and the files it loads, once each.
+// Local files are named relative to the file that loads them and must
+// stay inside the project directory (that of the main file);
+// "@fleet//x.star" names an embedded stdlib file.
+type loader struct {
+	main     string              // absolute path of the main file
+	root     string              // absolute project directory
+	cwd      string              // to print short file names
+	universe starlark.StringDict // predeclared names
+	modules  map[string]*module  // by display name
+	stack    []string            // display names of files being loaded
+	abs      map[string]string   // display name -> absolute path
+}
+
+type module struct {
+	globals starlark.StringDict
+	err     error
+	done    bool
+}
+
+func newLoader(mainFile string, universe starlark.StringDict) (*loader, error) {
+	abs, err := filepath.Abs(mainFile)
+	if err != nil {
+		return nil, err
+	}
+	cwd, _ := os.Getwd()
+	return &loader{
+		main:     abs,
+		root:     filepath.Dir(abs),
+		cwd:      cwd,
+		universe: universe,
+		modules:  map[string]*module{},
+		abs:      map[string]string{},
+	}, nil
+}
+
+// display is the name a file has in messages and positions.
+func (l *loader) display(abs string) string {
+	if l.cwd != "" {
+		if rel, err := filepath.Rel(l.cwd, abs); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return abs
+}
+
+// resolve makes p, written in the file named from, absolute.
+func (l *loader) resolve(from, p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	dir := l.root
+	if a, ok := l.abs[from]; ok {
+		dir = filepath.Dir(a)
+	}
+	return filepath.Join(dir, p)
+}
+
+// source returns the text of a file known to the loader, for error
+// snippets.
+func (l *loader) source(display string) []byte {
+	if strings.HasPrefix(display, stdlib.Prefix) {
+		b, _ := fs.ReadFile(stdlib.FS, strings.TrimPrefix(display, stdlib.Prefix))
+		return b
+	}
+	path := display
+	if a, ok := l.abs[display]; ok {
+		path = a
+	}
+	b, _ := os.ReadFile(path)
+	return b
+}
+
+// execMain executes the main file.
+func (l *loader) execMain(th *starlark.Thread, abs string) (starlark.StringDict, error) {
+	return l.exec(th, l.display(abs), abs)
+}
+
+// load implements starlark.Thread.Load.
+func (l *loader) load(th *starlark.Thread, name string) (starlark.StringDict, error) {
+	if strings.HasPrefix(name, stdlib.Prefix) {
+		return l.exec(th, name, "")
+	}
+	if strings.HasPrefix(name, "@") {
+		return nil, fmt.Errorf("unknown repository in %q: only %sNAME.star names fleet's stdlib", name, stdlib.Prefix)
+	}
+	from := ""
+	if n := len(l.stack); n > 0 {
+		from = l.stack[n-1]
+	}
+	abs := l.resolve(from, name)
+	if err := l.inside(abs); err != nil {
+		return nil, err
+	}
+	return l.exec(th, l.display(abs), abs)
+}
+
+// inside checks that abs lies in the project directory, so a script can
+// read only the project's own files.
+func (l *loader) inside(abs string) error {
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: no such file", l.display(abs))
+		}
+		return err
+	}
+	root, err := filepath.EvalSymlinks(l.root)
+	if err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(root, real)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("%s is outside the project directory %s; fleet only reads files under the directory of the main file", l.display(abs), l.display(l.root))
+	}
+	return nil
+}
+
+func (l *loader) exec(th *starlark.Thread, display, abs string) (starlark.StringDict, error) {
+	if m, ok := l.modules[display]; ok {
+		if !m.done {
+			cycle := append([]string(nil), l.stack...)
+			for i, f := range cycle {
+				if f == display {
+					cycle = cycle[i:]
+					break
+				}
+			}
+			return nil, fmt.Errorf("load cycle: %s -> %s", strings.Join(cycle, " -> "), display)
+		}
+		return m.globals, m.err
+	}
+	var src []byte
+	var err error
+	if abs == "" {
+		src, err = fs.ReadFile(stdlib.FS, strings.TrimPrefix(display, stdlib.Prefix))
+		if err != nil {
+			return nil, fmt.Errorf("%s: no such file in fleet's stdlib", display)
+		}
+	} else {
+		l.abs[display] = abs
+		src, err = os.ReadFile(abs)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", display, errors.Unwrap(err))
+		}
+	}
+	m := &module{}
+	l.modules[display] = m
+	l.stack = append(l.stack, display)
+	m.globals, m.err = starlark.ExecFileOptions(fileOptions, th, display, src, l.universe)
+	l.stack = l.stack[:len(l.stack)-1]
+	m.done = true
+	return m.globals, m.err
+}

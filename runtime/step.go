@@ -1,0 +1,49 @@
+package runtime
+
+import (
+	"sort"
+	"time"
+)
+
+// Step is one action on one host, as planned and as executed. Its JSON
+// form is part of the `fleet plan --json` contract: "host" and "action"
+// are always present; the rest depend on the action.
+type Step struct {
+	Host    string   `json:"host"`
+	Action  string   `json:"action"` // build, push, activate, run
+	Goal    string   `json:"goal,omitempty"`
+	Closure string   `json:"closure,omitempty"`
+	Target  string   `json:"target,omitempty"`
+	System  string   `json:"system,omitempty"`
+	Build   string   `json:"build,omitempty"` // how the system is built
+	Argv    []string `json:"argv,omitempty"`
+	Sudo    bool     `json:"sudo,omitempty"`
+	Group   string   `json:"group,omitempty"` // e.g. "wave 1/2", from parallel(name=...)
+	Limit   int      `json:"limit,omitempty"` // parallelism of the enclosing parallel()
+
+	key []int // position in program order, see threadState
+}
+
+// Observer receives the steps of a run as they start and end. The CLI's
+// output (tty, plain, JSON) is an Observer; so is the journal.
+type Observer interface {
+	StepStarted(s *Step)
+	StepFinished(s *Step, err error, elapsed time.Duration)
+	Log(host, msg string)
+}
+
+// sortSteps orders steps by program order: the order a sequential reading
+// of the script would perform them, with the items of a parallel() in
+// item order. This makes plans deterministic whatever the scheduling.
+func sortSteps(steps []*Step) {
+	sort.SliceStable(steps, func(i, j int) bool { return lessKey(steps[i].key, steps[j].key) })
+}
+
+func lessKey(a, b []int) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return len(a) < len(b)
+}
