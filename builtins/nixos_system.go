@@ -84,7 +84,7 @@ func flakeRef(s *runtime.Session, th *starlark.Thread, flake string) (string, er
 	}
 	dir := s.Resolve(th, flake)
 	if _, err := os.Stat(filepath.Join(dir, "flake.nix")); err != nil {
-		return "", fmt.Errorf("%q: no flake.nix in %s", flake, dir)
+		return "", fmt.Errorf("%q: no flake.nix in %s", flake, s.Display(dir))
 	}
 	return dir, nil
 }

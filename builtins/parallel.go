@@ -128,9 +128,7 @@ schedule:
 		return nil, fmt.Errorf("parallel(): %w", context.Cause(ctx))
 	}
 	if !collect {
-		out := starlark.NewList(results)
-		out.Freeze()
-		return out, nil
+		return starlark.NewList(results), nil
 	}
 	out := make([]starlark.Value, len(items))
 	for i, item := range items {
@@ -147,9 +145,7 @@ schedule:
 			"item": item, "ok": starlark.Bool(ok), "value": v, "error": errV,
 		})
 	}
-	l := starlark.NewList(out)
-	l.Freeze()
-	return l, nil
+	return starlark.NewList(out), nil
 }
 
 // short renders an item for an error message.

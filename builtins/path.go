@@ -35,7 +35,7 @@ func pathFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 	}
 	abs := s.Resolve(th, p)
 	if _, err := os.Stat(abs); err != nil {
-		return nil, fmt.Errorf("path(%q): %s does not exist", p, abs)
+		return nil, fmt.Errorf("path(%q): %s does not exist", p, s.Display(abs))
 	}
 	return &runtime.Path{Abs: abs, Written: p}, nil
 }

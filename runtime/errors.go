@@ -16,8 +16,9 @@ import (
 // file:line:col, the offending line with a caret, and the Starlark
 // backtrace.
 type ScriptError struct {
-	err error
-	src func(file string) []byte
+	err   error
+	src   func(file string) []byte
+	names []string // predeclared names, for "did you mean" hints
 }
 
 func (e *ScriptError) Unwrap() error { return e.err }
@@ -73,15 +74,26 @@ func (e *ScriptError) locate() (syntax.Position, string, starlark.CallStack) {
 			return x.Pos, x.Msg, nil
 		case resolve.ErrorList:
 			if len(x) > 0 {
-				return x[0].Pos, x[0].Msg, nil
+				return x[0].Pos, e.hint(x[0].Msg), nil
 			}
 		case resolve.Error:
-			return x.Pos, x.Msg, nil
+			return x.Pos, e.hint(x.Msg), nil
 		}
 	}
-	// Strip the "cannot load x: cannot load y:" prefix chain once the
-	// position names the right file.
 	return pos, msg, stack
+}
+
+// hint adds "did you mean" to an undefined name that is close to a
+// builtin; the resolver only suggests names of the file itself.
+func (e *ScriptError) hint(msg string) string {
+	name, ok := strings.CutPrefix(msg, "undefined: ")
+	if !ok || strings.Contains(msg, "did you mean") {
+		return msg
+	}
+	if n := nearest(name, e.names); n != "" {
+		return fmt.Sprintf("%s (did you mean %s?)", msg, n)
+	}
+	return msg
 }
 
 func hostErrorIn(err error) *HostError {

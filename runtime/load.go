@@ -63,6 +63,9 @@ func newLoader(mainFile string, universe starlark.StringDict) (*loader, error) {
 func (l *loader) display(abs string) string {
 	if l.cwd != "" {
 		if rel, err := filepath.Rel(l.cwd, abs); err == nil && !strings.HasPrefix(rel, "..") {
+			if rel == "." {
+				return "./"
+			}
 			return rel
 		}
 	}
@@ -123,20 +126,28 @@ func (l *loader) load(th *starlark.Thread, name string) (starlark.StringDict, er
 // inside checks that abs lies in the project directory, so a script can
 // read only the project's own files.
 func (l *loader) inside(abs string) error {
-	real, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+	outside := func(root, p string) bool {
+		rel, err := filepath.Rel(root, p)
+		return err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator))
+	}
+	err := fmt.Errorf("%s is outside the project directory %s; fleet only reads files under the directory of the main file", l.display(abs), l.display(l.root))
+	if outside(l.root, abs) {
+		return err
+	}
+	// A symlink inside the project may still point out of it.
+	real, serr := filepath.EvalSymlinks(abs)
+	if serr != nil {
+		if errors.Is(serr, fs.ErrNotExist) {
 			return fmt.Errorf("%s: no such file", l.display(abs))
 		}
-		return err
+		return serr
 	}
-	root, err := filepath.EvalSymlinks(l.root)
-	if err != nil {
-		return err
+	root, serr := filepath.EvalSymlinks(l.root)
+	if serr != nil {
+		return serr
 	}
-	rel, err := filepath.Rel(root, real)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return fmt.Errorf("%s is outside the project directory %s; fleet only reads files under the directory of the main file", l.display(abs), l.display(l.root))
+	if outside(root, real) {
+		return err
 	}
 	return nil
 }

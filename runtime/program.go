@@ -130,5 +130,5 @@ func (p *Program) context(sel *Selection) starlark.Value {
 // wrap attaches the loader's sources to a Starlark error so that it can
 // be printed with its line and caret.
 func (s *Session) wrap(err error) error {
-	return &ScriptError{err: err, src: s.loader.source}
+	return &ScriptError{err: err, src: s.loader.source, names: s.loader.universe.Keys()}
 }

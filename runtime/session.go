@@ -79,6 +79,10 @@ func (s *Session) Resolve(th *starlark.Thread, p string) string {
 	return s.loader.resolve(callerFile(th), p)
 }
 
+// Display shortens an absolute path for messages: relative to the
+// working directory when below it.
+func (s *Session) Display(abs string) string { return s.loader.display(abs) }
+
 // ProjectDir is the directory of the main fleet.star.
 func (s *Session) ProjectDir() string { return s.loader.root }
 
