@@ -124,7 +124,7 @@ func stringList(fn, param string, v starlark.Value) ([]string, error) {
 		return nil, nil
 	}
 	seq, ok := v.(starlark.Indexable)
-	if !ok {
+	if _, isString := v.(starlark.String); !ok || isString {
 		return nil, fmt.Errorf("%s(): %s must be a list of strings, got %s", fn, param, v.Type())
 	}
 	out := make([]string, seq.Len())

@@ -92,8 +92,11 @@ schedule:
 		case <-ctx.Done():
 			break schedule
 		}
+		// The first `limit` items start together whatever happens to
+		// the others; later ones only if nothing has failed while they
+		// waited for a slot. This keeps runs reproducible.
 		mu.Lock()
-		stop := failed && !collect
+		stop := failed && !collect && i >= limit
 		mu.Unlock()
 		if stop || ctx.Err() != nil {
 			<-sem

@@ -36,6 +36,9 @@ func Load(ctx context.Context, file string, universe starlark.StringDict) (*Prog
 	return &Program{File: l.display(abs), session: s, globals: globals}, nil
 }
 
+// Globals are the names fleet.star defines.
+func (p *Program) Globals() starlark.StringDict { return p.globals }
+
 // Hosts returns the inventory in declaration order.
 func (p *Program) Hosts() []*Host { return p.session.Hosts() }
 
@@ -57,6 +60,12 @@ type RunOptions struct {
 // when the script has none, on the selected hosts. It returns the steps
 // performed in program order.
 func (p *Program) Deploy(ctx context.Context, sel *Selection, o RunOptions) ([]*Step, error) {
+	return p.Call(ctx, "deploy", sel, o)
+}
+
+// Call runs the script's global function name(ctx) the way Deploy runs
+// deploy(ctx). Tests of strategies use it to run test_* functions.
+func (p *Program) Call(ctx context.Context, name string, sel *Selection, o RunOptions) ([]*Step, error) {
 	if !ValidGoal(o.Goal) {
 		return nil, &UsageError{Msg: fmt.Sprintf("--goal %q: must be one of switch, boot, test, dry-activate", o.Goal)}
 	}
@@ -72,7 +81,7 @@ func (p *Program) Deploy(ctx context.Context, sel *Selection, o RunOptions) ([]*
 	stop := context.AfterFunc(ctx, func() { th.Cancel("interrupted") })
 	defer stop()
 
-	fn, err := p.entry(th)
+	fn, err := p.entry(th, name)
 	if err != nil {
 		return nil, err
 	}
@@ -88,18 +97,21 @@ func (p *Program) Deploy(ctx context.Context, sel *Selection, o RunOptions) ([]*
 }
 
 // entry is the script's deploy function or the stdlib default.
-func (p *Program) entry(th *starlark.Thread) (starlark.Callable, error) {
-	v, ok := p.globals["deploy"]
-	if !ok {
+func (p *Program) entry(th *starlark.Thread, name string) (starlark.Callable, error) {
+	v, ok := p.globals[name]
+	if !ok && name == "deploy" {
 		g, err := p.session.loader.load(th, "@fleet//default.star")
 		if err != nil {
 			return nil, p.session.wrap(err)
 		}
-		v = g["deploy"]
+		v, ok = g["deploy"]
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s: no function %s(ctx)", p.File, name)
 	}
 	fn, ok := v.(starlark.Callable)
 	if !ok {
-		return nil, fmt.Errorf("%s: deploy must be a function deploy(ctx), got %s", p.File, v.Type())
+		return nil, fmt.Errorf("%s: %s must be a function %s(ctx), got %s", p.File, name, name, v.Type())
 	}
 	return fn, nil
 }
