@@ -7,7 +7,7 @@ BIN := bin
 
 build:
 	$(GO) build -o $(BIN)/fleet ./cmd/fleet
-	$(GO) build -o $(BIN)/fleet-lab ./cmd/fleet-lab
+	@if [ -d cmd/fleet-lab ]; then $(GO) build -o $(BIN)/fleet-lab ./cmd/fleet-lab; fi
 
 # deps installs what the end-to-end tests and the demo need (root, Debian).
 deps:
