@@ -1,0 +1,5 @@
+# Stand-in for nixpkgs' nixos/modules/profiles/minimal.nix.
+{ lib, ... }:
+{
+  documentation.enable = lib.mkDefault false;
+}
