@@ -1,0 +1,321 @@
+package lab
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// etcFiles are the per-host copies bind-mounted over the deployer's /etc
+// files (only those that exist on the deployer).
+var etcFiles = []string{"passwd", "shadow", "group", "sudoers", "hosts", "hostname"}
+
+// baseEtc is what the per-host /etc files are made from.
+type baseEtc struct {
+	passwd, shadow, group []string // lines without the nixos entries
+	shadowMode            os.FileMode
+	shadowGID             int
+	nixosUID, nixosGID    int
+}
+
+func readLines(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+func readBaseEtc() (*baseEtc, error) {
+	b := &baseEtc{nixosUID: -1, nixosGID: -1, shadowMode: 0o640}
+	var err error
+	if b.passwd, err = readLines("/etc/passwd"); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	if b.group, err = readLines("/etc/group"); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	if b.shadow, err = readLines("/etc/shadow"); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	if fi, err := os.Stat("/etc/shadow"); err == nil {
+		b.shadowMode = fi.Mode().Perm()
+		b.shadowGID = int(fi.Sys().(*syscall.Stat_t).Gid)
+	}
+	usedUID, usedGID := map[int]bool{}, map[int]bool{}
+	var nixosPasswd []string
+	b.passwd = dropNixos(b.passwd, &nixosPasswd)
+	b.group = dropNixos(b.group, nil)
+	b.shadow = dropNixos(b.shadow, nil)
+	for _, l := range b.passwd {
+		if n, err := strconv.Atoi(strings.Split(l, ":")[2]); err == nil {
+			usedUID[n] = true
+		}
+	}
+	for _, l := range b.group {
+		if n, err := strconv.Atoi(strings.Split(l, ":")[2]); err == nil {
+			usedGID[n] = true
+		}
+	}
+	// Keep the deployer's nixos uid if it has one, else take the first free
+	// id from 1000 for both uid and gid.
+	if len(nixosPasswd) >= 4 {
+		if n, err := strconv.Atoi(nixosPasswd[2]); err == nil && !usedUID[n] {
+			b.nixosUID = n
+		}
+		if n, err := strconv.Atoi(nixosPasswd[3]); err == nil && !usedGID[n] {
+			b.nixosGID = n
+		}
+	}
+	for n := 1000; b.nixosUID < 0 || b.nixosGID < 0; n++ {
+		if b.nixosUID < 0 && !usedUID[n] && (b.nixosGID >= 0 || !usedGID[n]) {
+			b.nixosUID = n
+		}
+		if b.nixosGID < 0 && !usedGID[n] {
+			b.nixosGID = n
+		}
+	}
+	return b, nil
+}
+
+// dropNixos drops the nixos entry (and malformed lines) from passwd, group
+// or shadow lines; if nixos is non-nil it gets the fields of the dropped
+// entry.
+func dropNixos(lines []string, nixos *[]string) []string {
+	var out []string
+	for _, l := range lines {
+		f := strings.Split(l, ":")
+		if len(f) < 3 {
+			continue
+		}
+		if f[0] == NixosUser {
+			if nixos != nil {
+				*nixos = f
+			}
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// prepare creates the host's directories and files under Root (nothing here
+// touches the deployer's view of the system).
+func (h *Host) prepare(b bins, base *baseEtc, clientPub string) error {
+	r := h.Root
+	dirs := []struct {
+		path string
+		mode os.FileMode
+	}{
+		{r, 0o755},
+		{r + "/nix", 0o755},
+		{r + "/nix/store", os.ModeSticky | 0o775},
+		{r + "/nix/var/nix/profiles", 0o755},
+		{r + "/nix/var/nix/gcroots", 0o755},
+		{r + "/run", 0o755},
+		{r + "/run/sshd", 0o755}, // sshd's privilege separation directory
+		{r + "/run/lock", os.ModeSticky | 0o777},
+		{r + "/tmp", os.ModeSticky | 0o777},
+		{r + "/home", 0o755},
+		{r + "/root", 0o700},
+		{r + "/var/log", 0o755},
+		{r + "/etc", 0o755},
+		{r + "/etc/ssh", 0o755},
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d.path, 0o755); err != nil {
+			return err
+		}
+		if err := os.Chmod(d.path, d.mode); err != nil {
+			return err
+		}
+	}
+	home := r + "/home/" + NixosUser
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chown(home, base.nixosUID, base.nixosGID); err != nil {
+		return err
+	}
+
+	// /etc/passwd, shadow, group: the deployer's entries plus nixos.
+	passwd := append(append([]string(nil), base.passwd...),
+		fmt.Sprintf("%s:x:%d:%d:NixOS lab user:/home/%s:/bin/bash", NixosUser, base.nixosUID, base.nixosGID, NixosUser))
+	var shadow []string
+	for _, l := range base.shadow {
+		f := strings.Split(l, ":")
+		if f[0] == RootUser && len(f) >= 9 {
+			// sshd without PAM refuses accounts whose password is locked
+			// ("!…") or expired.
+			if strings.HasPrefix(f[1], "!") {
+				f[1] = "*"
+			}
+			f[7] = ""
+			l = strings.Join(f, ":")
+		}
+		shadow = append(shadow, l)
+	}
+	shadow = append(shadow, NixosUser+":*:19000:0:99999:7:::")
+	group := append(append([]string(nil), base.group...), fmt.Sprintf("%s:x:%d:", NixosUser, base.nixosGID))
+	var hosts strings.Builder
+	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	for _, o := range h.lab.Hosts {
+		fmt.Fprintf(&hosts, "%s\t%s\n", o.Addr, o.Name)
+	}
+	sudoers := "# generated by fleet lab\n" +
+		"Defaults\tenv_reset\n" +
+		"Defaults\tsecure_path=\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"\n" +
+		"root\tALL=(ALL:ALL) ALL\n" +
+		NixosUser + "\tALL=(ALL:ALL) NOPASSWD: ALL\n"
+
+	files := []struct {
+		path string
+		data string
+		mode os.FileMode
+		gid  int
+	}{
+		{r + "/etc/passwd", strings.Join(passwd, "\n") + "\n", 0o644, 0},
+		{r + "/etc/shadow", strings.Join(shadow, "\n") + "\n", base.shadowMode, base.shadowGID},
+		{r + "/etc/group", strings.Join(group, "\n") + "\n", 0o644, 0},
+		{r + "/etc/sudoers", sudoers, 0o440, 0},
+		{r + "/etc/hosts", hosts.String(), 0o644, 0},
+		{r + "/etc/hostname", h.Name + "\n", 0o644, 0},
+		{r + "/etc/ssh/authorized_keys", clientPub + " fleet-lab-client\n", 0o644, 0},
+		{r + "/etc/ssh/sshd_config", h.sshdConfig(b), 0o644, 0},
+		{r + "/etc/ssh/ssh_config", "# generated by fleet lab (host " + h.Name + ")\n", 0o644, 0},
+	}
+	for _, f := range files {
+		if err := writeFileMode(f.path, []byte(f.data), f.mode, f.gid); err != nil {
+			return err
+		}
+	}
+
+	// A per-host /etc/nix, starting as a copy of the deployer's (tests may
+	// change a host's nix.conf with Exec).
+	if ents, err := os.ReadDir("/etc/nix"); err == nil {
+		if err := os.MkdirAll(r+"/etc/nix", 0o755); err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			if _, err := os.Stat(r + "/etc/nix/" + e.Name()); err == nil {
+				continue // kept from an earlier run with the same Dir
+			}
+			data, err := os.ReadFile("/etc/nix/" + e.Name())
+			if err != nil {
+				return err
+			}
+			if err := writeFileMode(r+"/etc/nix/"+e.Name(), data, 0o644, 0); err != nil {
+				return err
+			}
+		}
+	}
+
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	h.HostKey, err = writeKeyPair(r+"/etc/ssh/ssh_host_ed25519_key", pub, priv, "root@"+h.Name)
+	return err
+}
+
+func writeFileMode(path string, data []byte, mode os.FileMode, gid int) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	if err := os.Chown(tmp, 0, gid); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return err
+	}
+	// Rename keeps the inode fresh; a bind mount of the old file in a live
+	// host would keep showing the old content, which is fine for a restart.
+	return os.Rename(tmp, path)
+}
+
+// sshdConfig is the host's /etc/ssh/sshd_config; paths are as seen inside
+// the host (Root+"/etc/ssh" is its /etc/ssh, Root+"/run" its /run).
+func (h *Host) sshdConfig(b bins) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "# generated by fleet lab for host %s\n", h.Name)
+	fmt.Fprintf(&s, "ListenAddress %s:22\n", h.Addr)
+	s.WriteString(`AddressFamily inet
+HostKey /etc/ssh/ssh_host_ed25519_key
+PidFile /run/sshd.pid
+AuthorizedKeysFile /etc/ssh/authorized_keys
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+MaxStartups 200:30:400
+MaxSessions 200
+LogLevel ERROR
+UseDNS no
+PrintMotd no
+PrintLastLog no
+X11Forwarding no
+AcceptEnv LANG LC_*
+Subsystem sftp internal-sftp
+`)
+	// OpenSSH 9.8 penalizes sources that fail auth or crash sessions; in the
+	// lab every client is 127.0.0.1, so one bad test would lock out the rest.
+	if v := b.sshdVersion; v[0] > 9 || (v[0] == 9 && v[1] >= 8) {
+		s.WriteString("PerSourcePenalties no\n")
+	}
+	return s.String()
+}
+
+// procInfo is a process found in /proc.
+type procInfo struct {
+	pid int
+	exe string
+}
+
+func (p procInfo) isSSHD() bool {
+	return strings.HasPrefix(filepath.Base(p.exe), "sshd")
+}
+
+// procsInNS lists the live (non-zombie) processes whose mount namespace is
+// mntNS.
+func procsInNS(mntNS string) []procInfo {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []procInfo
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		dir := "/proc/" + e.Name()
+		if ns, err := os.Readlink(dir + "/ns/mnt"); err != nil || ns != mntNS {
+			continue
+		}
+		if st, err := os.ReadFile(dir + "/stat"); err == nil {
+			if i := strings.LastIndexByte(string(st), ')'); i > 0 && i+2 < len(st) && (st[i+2] == 'Z' || st[i+2] == 'X') {
+				continue
+			}
+		}
+		exe, _ := os.Readlink(dir + "/exe")
+		out = append(out, procInfo{pid: pid, exe: exe})
+	}
+	return out
+}
