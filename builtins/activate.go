@@ -51,6 +51,9 @@ func activateFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	})
 	start := time.Now()
 	r, err := s.Executor().Activate(s.Context(), h, closure, g)
+	if err == nil && !s.DryRun() {
+		st.Result = &runtime.StepResult{Previous: r.Previous, Current: r.Current}
+	}
 	s.End(st, err, time.Since(start))
 	if err != nil {
 		return nil, err

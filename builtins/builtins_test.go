@@ -123,8 +123,11 @@ def deploy(ctx):
         fail("value: %r" % res[0])
 `)
 	ex := &fakeExec{fail: map[string]bool{"h2": true}}
-	if _, err := deploy(t, context.Background(), prog, ex, 10); err != nil {
-		t.Fatal(err)
+	// The script carried on, but the run still failed for h2 (exit 1).
+	_, err := deploy(t, context.Background(), prog, ex, 10)
+	var hf *runtime.HostFailures
+	if !errors.As(err, &hf) || len(hf.Errs) != 1 || hf.Errs[0].Host != "h2" {
+		t.Fatalf("err = %v, want the failure of h2", err)
 	}
 }
 

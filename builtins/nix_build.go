@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fleet-deploy/fleet/runtime"
@@ -52,11 +53,15 @@ func nixBuildFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	closures, err := s.Executor().Build(s.Context(), hosts)
 	for _, st := range steps {
 		c, ok := closures[st.Host]
-		stepErr := err
-		if !ok && err == nil {
+		var stepErr error
+		switch {
+		case ok:
+			st.Closure = c
+		case err != nil:
+			stepErr = errorFor(err, st.Host)
+		default:
 			stepErr = fmt.Errorf("nix produced no closure for %s", st.Host)
 		}
-		st.Closure = c
 		s.End(st, stepErr, time.Since(start))
 	}
 	if err != nil {
@@ -71,4 +76,35 @@ func nixBuildFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	}
 	out.Freeze()
 	return out, nil
+}
+
+// errorFor picks, from the (possibly joined) error of a batch build, the
+// part that concerns host: a build failure of several hosts shows each
+// host its own cause.
+func errorFor(err error, host string) error {
+	var found error
+	var walk func(error)
+	walk = func(e error) {
+		if found != nil || e == nil {
+			return
+		}
+		if he, ok := e.(*runtime.HostError); ok {
+			for _, h := range strings.Split(he.Host, ", ") {
+				if h == host {
+					found = he
+					return
+				}
+			}
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+		}
+	}
+	walk(err)
+	if found == nil {
+		return err
+	}
+	return found
 }

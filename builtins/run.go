@@ -55,6 +55,9 @@ func runFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs
 	st := s.Begin(th, &runtime.Step{Host: h.Name, Action: "run", Argv: argv, Target: h.Target()})
 	start := time.Now()
 	r, err := s.Executor().Run(s.Context(), h, argv)
+	if err == nil && !s.DryRun() {
+		st.Result = &runtime.StepResult{ExitCode: r.ExitCode}
+	}
 	if err == nil && check && r.ExitCode != 0 {
 		err = &runtime.HostError{Host: h.Name, Step: "run", Err: fmt.Errorf("%s exited with status %d", argv[0], r.ExitCode), Log: tail(r.Stderr, 20)}
 	}

@@ -79,3 +79,26 @@ func (e *HostError) Error() string {
 }
 
 func (e *HostError) Unwrap() error { return e.Err }
+
+// HostFailures are the failed steps of a run whose script finished: the
+// hosts failed, the rollout did what it was told. fleet exits 1.
+type HostFailures struct {
+	Errs []*HostError
+}
+
+func (e *HostFailures) Error() string {
+	var hosts []string
+	for _, he := range e.Errs {
+		hosts = append(hosts, he.Host+" ("+he.Step+")")
+	}
+	return fmt.Sprintf("%d failed: %s", len(e.Errs), strings.Join(hosts, ", "))
+}
+
+// Unwrap exposes each failure to errors.As.
+func (e *HostFailures) Unwrap() []error {
+	errs := make([]error, len(e.Errs))
+	for i, he := range e.Errs {
+		errs[i] = he
+	}
+	return errs
+}

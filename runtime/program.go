@@ -93,6 +93,14 @@ func (p *Program) Call(ctx context.Context, name string, sel *Selection, o RunOp
 		}
 		return steps, s.wrap(err)
 	}
+	s.mu.Lock()
+	failures := append([]*HostError(nil), s.failures...)
+	s.mu.Unlock()
+	if len(failures) > 0 {
+		// The script carried on past failed steps (parallel(collect=True));
+		// the run still failed for those hosts.
+		return steps, &HostFailures{Errs: failures}
+	}
 	return steps, nil
 }
 

@@ -29,10 +29,11 @@ type Session struct {
 	parallel int
 	dryRun   bool
 
-	mu     sync.Mutex
-	hosts  []*Host
-	byName map[string]*Host
-	steps  []*Step
+	mu       sync.Mutex
+	hosts    []*Host
+	byName   map[string]*Host
+	steps    []*Step
+	failures []*HostError // every failed step, handled by the script or not
 }
 
 // threadState places a thread's steps in program order. A step recorded
@@ -158,6 +159,15 @@ func (s *Session) BeginBatch(th *starlark.Thread, steps []*Step) {
 
 // End reports the outcome of a step begun with Begin.
 func (s *Session) End(st *Step, err error, elapsed time.Duration) {
+	if err != nil {
+		he, ok := err.(*HostError)
+		if !ok || he.Host != st.Host {
+			he = &HostError{Host: st.Host, Step: st.Action, Err: err}
+		}
+		s.mu.Lock()
+		s.failures = append(s.failures, he)
+		s.mu.Unlock()
+	}
 	if s.observer != nil {
 		s.observer.StepFinished(st, err, elapsed)
 	}

@@ -21,7 +21,20 @@ type Step struct {
 	Group   string   `json:"group,omitempty"` // e.g. "wave 1/2", from parallel(name=...)
 	Limit   int      `json:"limit,omitempty"` // parallelism of the enclosing parallel()
 
+	// Result is filled in when a real step ends.
+	Result *StepResult `json:"result,omitempty"`
+
 	key []int // position in program order, see threadState
+}
+
+// StepResult is what a finished step did.
+type StepResult struct {
+	Paths    int    `json:"paths,omitempty"`    // push: paths in the closure
+	Missing  int    `json:"missing,omitempty"`  // push: paths copied
+	Bytes    int64  `json:"bytes,omitempty"`    // push: bytes sent
+	Previous string `json:"previous,omitempty"` // activate: system before
+	Current  string `json:"current,omitempty"`  // activate: system after
+	ExitCode int    `json:"exit_code,omitempty"`
 }
 
 // Observer receives the steps of a run as they start and end. The CLI's

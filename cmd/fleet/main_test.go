@@ -8,12 +8,13 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/fleet-deploy/fleet/internal/cli"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"fleet": func() { os.Exit(Main(os.Args, os.Stdout, os.Stderr)) },
+		"fleet": func() { os.Exit(cli.Main(os.Args, os.Stdout, os.Stderr)) },
 	})
 }
 

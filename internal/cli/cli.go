@@ -1,0 +1,209 @@
+// Package cli is the fleet command line: flags in, a runtime call, an
+// exit code out. cmd/fleet is its main; tests call Main in-process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/fatih/color"
+	"github.com/fleet-deploy/fleet/builtins"
+	"github.com/fleet-deploy/fleet/runtime"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitHostFailed  = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+// Main runs the CLI and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, permute(app, args))
+	return report(ctx, err, stderr)
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "fleet",
+		Usage:     "deploy NixOS machines from a Starlark file",
+		UsageText: "fleet COMMAND [flags] [FILE]   (FILE defaults to ./fleet.star)",
+		Description: `fleet evaluates fleet.star (inventory, host factory and, optionally, a
+deploy(ctx) rollout strategy), builds every host's system with Nix, copies
+it over SSH and activates it, in parallel.
+
+Examples:
+  fleet plan                           # what a deploy of ./fleet.star would do
+  fleet plan --on envy,lenovo --json   # the same, for two hosts, as JSON
+  fleet run --on @server -p 4          # deploy hosts tagged server, 4 at a time
+  fleet hosts examples/homelab/fleet.star`,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		// Errors are printed by report, with the exit code they deserve.
+		ExitErrHandler:       func(*cli.Context, error) {},
+		EnableBashCompletion: true,
+		Commands: []*cli.Command{
+			planCommand(),
+			runCommand(),
+			hostsCommand(),
+			checkCommand(),
+		},
+	}
+}
+
+// Flags shared by the commands that evaluate a fleet.star.
+var (
+	onFlag       = &cli.StringFlag{Name: "on", Usage: "select hosts: comma list of names, globs (rpi*) and @tags, OR-ed", Value: ""}
+	goalFlag     = &cli.StringFlag{Name: "goal", Usage: "activation goal: switch, boot, test or dry-activate", Value: "switch"}
+	parallelFlag = &cli.IntFlag{Name: "parallel", Aliases: []string{"p"}, Usage: "hosts worked on at once", Value: 10}
+	colorFlag    = &cli.StringFlag{Name: "color", Usage: "colour output: auto, always or never (NO_COLOR is honoured)", Value: "auto"}
+	verboseFlag  = &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show more detail"}
+	jsonFlag     = &cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}
+)
+
+func commonFlags(extra ...cli.Flag) []cli.Flag {
+	return append([]cli.Flag{onFlag, goalFlag, parallelFlag, colorFlag, verboseFlag}, extra...)
+}
+
+// fileArg is the fleet.star a command works on.
+func fileArg(c *cli.Context) (string, error) {
+	switch c.NArg() {
+	case 0:
+		return "fleet.star", nil
+	case 1:
+		return c.Args().First(), nil
+	}
+	return "", &runtime.UsageError{Msg: fmt.Sprintf("fleet %s: want at most one FILE, got %q", c.Command.Name, c.Args().Slice())}
+}
+
+// setup applies the colour flag and loads the program.
+func setup(c *cli.Context) (*runtime.Program, error) {
+	if err := setColor(c.String("color"), c.App.Writer); err != nil {
+		return nil, err
+	}
+	file, err := fileArg(c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(file); err != nil {
+		return nil, &runtime.UsageError{Msg: fmt.Sprintf("%s: no such file (fleet looks for ./fleet.star unless given a FILE)", file)}
+	}
+	return runtime.Load(c.Context, file, builtins.Universe())
+}
+
+func setColor(mode string, w io.Writer) error {
+	switch mode {
+	case "always":
+		color.NoColor = false
+	case "never":
+		color.NoColor = true
+	case "auto":
+		f, ok := w.(*os.File)
+		color.NoColor = os.Getenv("NO_COLOR") != "" || !ok || !term.IsTerminal(int(f.Fd())) || os.Getenv("TERM") == "dumb"
+	default:
+		return &runtime.UsageError{Msg: fmt.Sprintf("--color %q: must be auto, always or never", mode)}
+	}
+	return nil
+}
+
+// report prints err and maps it to an exit code: 1 when a host failed,
+// 130 when interrupted, 2 for anything the user must fix first.
+func report(ctx context.Context, err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	red := color.New(color.FgRed, color.Bold).SprintFunc()
+	var (
+		se *runtime.ScriptError
+		he *runtime.HostError
+		hf *runtime.HostFailures
+		ee cli.ExitCoder
+	)
+	switch {
+	case errors.As(err, &hf):
+		for _, he := range hf.Errs {
+			fmt.Fprintf(stderr, "%s %s\n", red("error:"), he)
+		}
+		return exitHostFailed
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		fmt.Fprintf(stderr, "%s interrupted\n", red("fleet:"))
+		return exitInterrupted
+	case errors.As(err, &se):
+		fmt.Fprintf(stderr, "%s %s\n", red("error:"), se.Detail())
+		if errors.As(err, &he) {
+			return exitHostFailed
+		}
+		return exitUsage
+	case errors.As(err, &he):
+		fmt.Fprintf(stderr, "%s %s\n", red("error:"), he)
+		return exitHostFailed
+	case errors.As(err, &ee):
+		if msg := strings.TrimSpace(err.Error()); msg != "" {
+			fmt.Fprintf(stderr, "%s %s\n", red("fleet:"), msg)
+		}
+		return ee.ExitCode()
+	default:
+		fmt.Fprintf(stderr, "%s %v\n", red("fleet:"), err)
+		return exitUsage
+	}
+}
+
+// permute moves flags that follow the FILE argument in front of it, so
+// that `fleet plan fleet.star --on envy` works as people type it.
+// Everything after "--" is left alone.
+func permute(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	var cmd *cli.Command
+	for _, c := range app.Commands {
+		if c.HasName(args[1]) {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	var flags, positional []string
+	rest := args[2:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			positional = append(positional, rest[i:]...)
+			break
+		}
+		if strings.HasPrefix(a, "-") && a != "-" {
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(rest) {
+				i++
+				flags = append(flags, rest[i])
+			}
+			continue
+		}
+		positional = append(positional, a)
+	}
+	out := append([]string{args[0], args[1]}, flags...)
+	return append(out, positional...)
+}

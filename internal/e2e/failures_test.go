@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleet-deploy/fleet/internal/lab"
+)
+
+// fleetDir writes a small fleet.star of lab hosts a, b, c into a temp
+// dir. Each host is a nixos_system of mini-nixpkgs; extra[name] is an
+// extra inline module (e.g. to break its activation), version changes
+// every closure.
+func fleetDir(t *testing.T, l *lab.Lab, version string, extra map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("flake.nix", `{ inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11"; outputs = { self, nixpkgs }: { }; }`+"\n")
+	var b strings.Builder
+	b.WriteString("def node(name, addr, system = \"x86_64-linux\", extra = {}):\n")
+	b.WriteString("    return host(name = name, target_host = addr, system = system, nixos = nixos_system(\n")
+	b.WriteString("        modules = [{\"system\": {\"nixos\": {\"version\": \"" + version + "\"}}}, extra],\n")
+	b.WriteString("        special_args = {\"name\": name}))\n\n")
+	for _, h := range l.Hosts {
+		e := extra[h.Name]
+		if e == "" {
+			e = "{}"
+		}
+		fmt.Fprintf(&b, "node(%q, %q, extra = %s)\n", h.Name, h.Name, e)
+	}
+	write("fleet.star", b.String())
+	return filepath.Join(dir, "fleet.star")
+}
+
+func runArgs(l *lab.Lab, file string, extra ...string) []string {
+	args := []string{"run", "--json", "--ssh-config", l.SSHConfig,
+		"--override-input", "nixpkgs=" + filepath.Join(root, "testdata/mini-nixpkgs")}
+	return append(append(args, extra...), file)
+}
+
+// TestActivationFailure breaks b's activation: the run exits 1 naming b
+// and the step, a and c get the new system, b keeps running the old one
+// and its boot entry and profile still point at the old one.
+func TestActivationFailure(t *testing.T) {
+	l := startLab(t, lab.Options{Hosts: []string{"a", "b", "c"}})
+	r := fleet(t, runArgs(l, fleetDir(t, l, "1.0", nil))...)
+	if r.code != 0 {
+		t.Fatalf("first deploy: exit %d\n%s", r.code, r.stderr)
+	}
+	old := closures(events(t, r.stdout))
+
+	r = fleet(t, runArgs(l, fleetDir(t, l, "2.0", map[string]string{"b": `{"fleet": {"test": {"failActivation": True}}}`}))...)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1 (a host failed)", r.code)
+	}
+	for _, want := range []string{"b: activate failed", "switch-to-configuration switch", "activation failed on purpose"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	evs := events(t, r.stdout)
+	next := closures(evs)
+	for _, name := range []string{"a", "c"} {
+		if got := current(t, l.Host(name)); got != next[name] || got == old[name] {
+			t.Errorf("%s runs %s, want the new %s", name, got, next[name])
+		}
+	}
+	b := l.Host("b")
+	if got := current(t, b); got != old["b"] {
+		t.Errorf("b runs %s, want its previous system %s", got, old["b"])
+	}
+	if got := exec(t, b, "readlink -f /nix/var/nix/profiles/system"); got != old["b"] {
+		t.Errorf("b's system profile is %s: a failed activation must not leave the next boot on the new system", got)
+	}
+	if got := exec(t, b, "readlink /nix/var/lab/boot/default"); got != old["b"] {
+		t.Errorf("b's boot entry is %s", got)
+	}
+	last := events(t, r.stdout)[len(evs)-1]
+	if last.Event != "summary" || last.Failed["b"] != "activate" || strings.Join(last.Changed, ",") != "a,c" {
+		t.Errorf("summary %+v", last)
+	}
+}
+
+// TestUnreachableHost stops b's sshd: b fails fast with a clear error,
+// a and c are deployed.
+func TestUnreachableHost(t *testing.T) {
+	l := startLab(t, lab.Options{Hosts: []string{"a", "b", "c"}})
+	if err := l.Host("b").StopSSHD(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := fleet(t, runArgs(l, fleetDir(t, l, "1.0", nil))...)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	if d := time.Since(start); d > 60*time.Second {
+		t.Errorf("took %v", d)
+	}
+	if !strings.Contains(r.stderr, "b: push failed") || !strings.Contains(r.stderr, "127.0.0.3:22") {
+		t.Errorf("stderr does not name host, step and address:\n%s", r.stderr)
+	}
+	cl := closures(events(t, r.stdout))
+	for _, name := range []string{"a", "c"} {
+		if got := current(t, l.Host(name)); got != cl[name] {
+			t.Errorf("%s runs %q, want %q", name, got, cl[name])
+		}
+	}
+	if got := current(t, l.Host("b")); got != "" {
+		t.Errorf("b changed: %q", got)
+	}
+}
+
+// TestForeignSystem: without a builder for aarch64-linux the build fails
+// with a message that says what to do, and no host is touched.
+func TestForeignSystem(t *testing.T) {
+	l := startLab(t, lab.Options{Hosts: []string{"a"}})
+	t.Setenv("NIX_CONFIG", "sandbox = false\nsubstituters =\nextra-platforms =\nflake-registry =\n")
+	dir := fleetDir(t, l, fmt.Sprintf("9.%d", time.Now().UnixNano()), nil) // never built before
+	text, _ := os.ReadFile(dir)
+	os.WriteFile(dir, []byte(strings.Replace(string(text), `node("a", "a", extra = {})`, `node("a", "a", system = "aarch64-linux")`, 1)), 0o644)
+	r := fleet(t, runArgs(l, dir)...)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	for _, want := range []string{"a: build failed", "cannot build aarch64-linux", "--builders", "build_on_target"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if activations(t, l.Host("a")) != 0 {
+		t.Errorf("a was activated")
+	}
+}
+
+// TestBuildOnTarget: a build_on_target host is evaluated here and built
+// on the host; the system never exists in this machine's store.
+func TestBuildOnTarget(t *testing.T) {
+	l := startLab(t, lab.Options{Hosts: []string{"a", "b"}})
+	file := fleetDir(t, l, fmt.Sprintf("7.%d", time.Now().UnixNano()), nil)
+	text, _ := os.ReadFile(file)
+	os.WriteFile(file, []byte(strings.Replace(string(text), "target_host = addr,", "target_host = addr, build_on_target = (name == \"b\"),", 1)), 0o644)
+	r := fleet(t, runArgs(l, file)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	cl := closures(events(t, r.stdout))
+	for _, name := range []string{"a", "b"} {
+		if got := current(t, l.Host(name)); got != cl[name] || got == "" {
+			t.Errorf("%s runs %q, want %q", name, got, cl[name])
+		}
+	}
+	if _, err := os.Stat(cl["b"]); err == nil {
+		t.Errorf("b's system %s was built here, not on b", cl["b"])
+	}
+	if _, err := os.Stat(cl["a"]); err != nil {
+		t.Errorf("a's system was not built here: %v", err)
+	}
+}
+
+// TestConnectionDropDuringActivation cuts every SSH connection to b while
+// its activation runs: the activation finishes on the host, and fleet
+// reconnects, collects its outcome and reports success.
+func TestConnectionDropDuringActivation(t *testing.T) {
+	l := startLab(t, lab.Options{Hosts: []string{"b"}})
+	b := l.Host("b")
+	file := fleetDir(t, l, "1.0", map[string]string{"b": `{"fleet": {"test": {"activationDelay": 4}}}`})
+	done := make(chan result, 1)
+	go func() { done <- fleet(t, runArgs(l, file)...) }()
+	// Wait until the activation is under way on b, then drop sshd.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if out, _ := b.Exec(context.Background(), "ls /run/fleet 2>/dev/null"); strings.TrimSpace(out) != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("activation never started")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := b.StopSSHD(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := b.StartSSHD(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	cl := closures(events(t, r.stdout))
+	if got := current(t, b); got != cl["b"] {
+		t.Errorf("b runs %q, want %q", got, cl["b"])
+	}
+	if n := activations(t, b); n != 1 {
+		t.Errorf("%d activations, want exactly 1 (no re-run after reconnecting)", n)
+	}
+}

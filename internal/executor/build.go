@@ -1,0 +1,438 @@
+package executor
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/fleet-deploy/fleet/internal/nixenc"
+	"github.com/fleet-deploy/fleet/runtime"
+)
+
+// Build builds every host's toplevel in one nix-build invocation over one
+// generated expression (one evaluation for the whole batch). When that
+// fails it rebuilds host by host, only to say which hosts fail and why.
+func (e *Executor) Build(ctx context.Context, hosts []*runtime.Host) (map[string]string, error) {
+	var here, there []*runtime.Host
+	for _, h := range hosts {
+		if h.BuildOnTarget {
+			there = append(there, h)
+		} else {
+			here = append(here, h)
+		}
+	}
+	out := map[string]string{}
+	var errs []error
+	if len(here) > 0 {
+		m, err := e.buildHere(ctx, here)
+		for k, v := range m {
+			out[k] = v
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(there) > 0 {
+		m, err := e.buildThere(ctx, there)
+		for k, v := range m {
+			out[k] = v
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// buildThere evaluates the hosts' derivations here, in one evaluation,
+// copies each derivation's closure to its host and builds it there
+// (build_on_target: for hosts of a system this machine cannot build).
+func (e *Executor) buildThere(ctx context.Context, hosts []*runtime.Host) (map[string]string, error) {
+	expr, attrs, err := BuildExpr(hosts, e.opts.Overrides)
+	if err != nil {
+		return nil, err
+	}
+	drvs, log, err := e.nix(ctx, "nix-instantiate", expr, attrs)
+	if err != nil {
+		return nil, buildError(hosts, log, err)
+	}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		out  = map[string]string{}
+		errs []error
+	)
+	for i, h := range hosts {
+		wg.Add(1)
+		go func(h *runtime.Host, drv string) {
+			defer wg.Done()
+			path, err := e.realiseOn(ctx, h, drv)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			out[h.Name] = path
+		}(h, drvs[i])
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// realiseOn copies drv's closure to h and builds it there.
+func (e *Executor) realiseOn(ctx context.Context, h *runtime.Host, drv string) (string, error) {
+	paths, err := closurePaths(ctx, drv)
+	if err != nil {
+		return "", hostErr(h, "build", err)
+	}
+	if _, err := e.copy(ctx, h, paths); err != nil {
+		return "", hostErr(h, "build", fmt.Errorf("copying the derivation: %w", err))
+	}
+	out, err := e.run(ctx, h, h.TargetUser != "root", nil, "nix-store", "--realise", drv)
+	if err != nil {
+		return "", hostErr(h, "build", fmt.Errorf("building on the host: %w", err))
+	}
+	path := strings.TrimSpace(out)
+	if !isStorePath(path) {
+		return "", hostErr(h, "build", fmt.Errorf("nix-store --realise printed %q", path))
+	}
+	return path, nil
+}
+
+// buildHere builds on this machine.
+func (e *Executor) buildHere(ctx context.Context, hosts []*runtime.Host) (map[string]string, error) {
+	expr, attrs, err := BuildExpr(hosts, e.opts.Overrides)
+	if err != nil {
+		return nil, err
+	}
+	paths, log, err := e.nix(ctx, "nix-build", expr, attrs)
+	if err == nil {
+		out := make(map[string]string, len(hosts))
+		for i, h := range hosts {
+			out[h.Name] = paths[i]
+		}
+		return out, nil
+	}
+	if ctx.Err() != nil || len(hosts) == 1 {
+		return nil, buildError(hosts, log, err)
+	}
+	// Find the culprits.
+	var (
+		mu   sync.Mutex
+		out  = map[string]string{}
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, 4)
+	)
+	for _, h := range hosts {
+		wg.Add(1)
+		go func(h *runtime.Host) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			expr, attrs, _ := BuildExpr([]*runtime.Host{h}, e.opts.Overrides)
+			paths, log, err := e.nix(ctx, "nix-build", expr, attrs)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, buildError([]*runtime.Host{h}, log, err))
+				return
+			}
+			out[h.Name] = paths[0]
+		}(h)
+	}
+	wg.Wait()
+	if len(errs) == 0 { // flaky: the batch failed, every host alone succeeded
+		return out, nil
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return out, errors.Join(errs...)
+}
+
+var foreignRE = regexp.MustCompile(`a '([^']+)' with features \{[^}]*\} is required to build '[^']+', but I am a '([^']+)'`)
+
+// buildError names the hosts of a failed build and keeps the end of
+// Nix's log; it recognises the common "cannot build for that system".
+func buildError(hosts []*runtime.Host, log string, err error) error {
+	names := make([]string, len(hosts))
+	for i, h := range hosts {
+		names[i] = h.Name
+	}
+	if line := lastError(log); line != "" {
+		err = errors.New(line)
+	}
+	if m := foreignRE.FindStringSubmatch(log); m != nil {
+		err = fmt.Errorf("this machine (%s) cannot build %s systems; add a remote builder for %s (--builders, or builders = in nix.conf), enable emulation (extra-platforms with binfmt), or set build_on_target = True on the host", m[2], m[1], m[1])
+	}
+	return &runtime.HostError{Host: strings.Join(names, ", "), Step: "build", Err: err, Log: tail(log, 20)}
+}
+
+// lastError is the last "error: ..." line of a Nix log.
+func lastError(log string) string {
+	lines := strings.Split(log, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); strings.HasPrefix(l, "error: ") {
+			return strings.TrimPrefix(l, "error: ")
+		}
+	}
+	return ""
+}
+
+// nix runs nix-build (or nix-instantiate) on expr for attrs and returns
+// the out (or derivation) paths in attrs order: the classic commands
+// print them in that order, unlike `nix build --json`, and work on Nix
+// 2.8 as well as modern Nix.
+func (e *Executor) nix(ctx context.Context, command, expr string, attrs []string) ([]string, string, error) {
+	f, err := os.CreateTemp("", "fleet-build-*.nix")
+	if err != nil {
+		return nil, "", err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(expr); err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	f.Close()
+	args := []string{"--option", "extra-experimental-features", "nix-command flakes"}
+	if command == "nix-build" {
+		args = append(args, "--no-out-link")
+	}
+	if e.opts.Builders != "" && command == "nix-build" {
+		args = append(args, "--builders", e.opts.Builders)
+	}
+	args = append(args, f.Name())
+	for _, a := range attrs {
+		args = append(args, "-A", a)
+	}
+	cmd := exec.CommandContext(ctx, command, args...)
+	var stdout bytes.Buffer
+	var log lineLog
+	log.forward = e.opts.Log
+	cmd.Stdout = &stdout
+	cmd.Stderr = &log
+	err = cmd.Run()
+	log.flush()
+	if err != nil {
+		if errors.Is(err, exec.ErrNotFound) {
+			err = fmt.Errorf("%s not found: install Nix on the deploying machine", command)
+		}
+		return nil, log.String(), err
+	}
+	paths := strings.Fields(stdout.String())
+	if len(paths) != len(attrs) {
+		return nil, log.String(), fmt.Errorf("%s printed %d paths for %d hosts", command, len(paths), len(attrs))
+	}
+	return paths, log.String(), nil
+}
+
+// lineLog keeps a build's stderr and forwards it line by line.
+type lineLog struct {
+	mu      sync.Mutex
+	all     bytes.Buffer
+	partial []byte
+	forward func(string)
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.all.Write(p)
+	if l.forward != nil {
+		l.partial = append(l.partial, p...)
+		for {
+			i := bytes.IndexByte(l.partial, '\n')
+			if i < 0 {
+				break
+			}
+			l.forward(string(l.partial[:i]))
+			l.partial = l.partial[i+1:]
+		}
+	}
+	return len(p), nil
+}
+
+func (l *lineLog) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.forward != nil && len(l.partial) > 0 {
+		l.forward(string(l.partial))
+		l.partial = nil
+	}
+}
+
+func (l *lineLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.all.String()
+}
+
+// BuildExpr generates the Nix expression that builds hosts: an attribute
+// set h0, h1, ... of toplevel derivations, and the attribute names in
+// host order. Flakes are fetched once each with builtins.getFlake; a
+// nixos_system host is evaluated as inputs.nixpkgs.lib.nixosSystem with
+// its modules and special_args encoded from Starlark, where nix_expr code
+// sees inputs, self and lib.
+func BuildExpr(hosts []*runtime.Host, overrides map[string]string) (string, []string, error) {
+	var b strings.Builder
+	b.WriteString("# Generated by fleet: the system toplevel of each host.\nlet\n")
+	flakes := map[string]int{}
+	flakeVar := func(ref string) (int, error) {
+		if i, ok := flakes[ref]; ok {
+			return i, nil
+		}
+		i := len(flakes)
+		flakes[ref] = i
+		url := ref
+		if filepath.IsAbs(ref) {
+			url = "path:" + ref
+		}
+		lit, err := nixenc.String(url)
+		if err != nil {
+			return 0, err
+		}
+		fmt.Fprintf(&b, "  flake%d = builtins.getFlake %s;\n", i, lit)
+		inputs, err := inputsExpr(i, ref, overrides)
+		if err != nil {
+			return 0, err
+		}
+		fmt.Fprintf(&b, "  inputs%d = %s;\n", i, inputs)
+		return i, nil
+	}
+	var body strings.Builder
+	attrs := make([]string, len(hosts))
+	for i, h := range hosts {
+		attrs[i] = fmt.Sprintf("h%d", i)
+		fmt.Fprintf(&body, "  # %s\n", h.Name)
+		switch {
+		case h.NixOS != nil:
+			fi, err := flakeVar(h.NixOS.Flake)
+			if err != nil {
+				return "", nil, fmt.Errorf("host %s: flake: %w", h.Name, err)
+			}
+			sys, err := nixenc.String(h.System)
+			if err != nil {
+				return "", nil, err
+			}
+			mods, err := nixenc.EncodeNamed("modules", h.NixOS.Modules)
+			if err != nil {
+				return "", nil, fmt.Errorf("host %s: %w", h.Name, err)
+			}
+			special, err := nixenc.EncodeNamed("special_args", h.NixOS.SpecialArgs)
+			if err != nil {
+				return "", nil, fmt.Errorf("host %s: %w", h.Name, err)
+			}
+			fmt.Fprintf(&body, "  h%d = let inputs = inputs%d; self = flake%d; lib = inputs.nixpkgs.lib; in\n", i, fi, fi)
+			fmt.Fprintf(&body, "    (inputs.nixpkgs.lib.nixosSystem {\n      system = %s;\n", sys)
+			fmt.Fprintf(&body, "      specialArgs = { inherit inputs self; } // %s;\n", special)
+			fmt.Fprintf(&body, "      modules = %s;\n    }).config.system.build.toplevel;\n", mods)
+		case h.FlakeAttr != "":
+			fi, err := flakeVar(h.Flake)
+			if err != nil {
+				return "", nil, fmt.Errorf("host %s: flake: %w", h.Name, err)
+			}
+			sel, err := attrPath(h.AttrPath)
+			if err != nil {
+				return "", nil, fmt.Errorf("host %s: attr: %w", h.Name, err)
+			}
+			fmt.Fprintf(&body, "  h%d = flake%d%s;\n", i, fi, sel)
+		default:
+			return "", nil, fmt.Errorf("host %s: nothing to build", h.Name)
+		}
+	}
+	b.WriteString("in {\n")
+	b.WriteString(body.String())
+	b.WriteString("}\n")
+	return b.String(), attrs, nil
+}
+
+// inputsExpr is the inputs of flake i. With overrides, inputs named in
+// the flake's own flake.nix that are overridden are never fetched, so a
+// flake pinned to github can be built offline against local stand-ins.
+func inputsExpr(i int, ref string, overrides map[string]string) (string, error) {
+	if len(overrides) == 0 {
+		return fmt.Sprintf("flake%d.inputs", i), nil
+	}
+	names := make([]string, 0, len(overrides))
+	for n := range overrides {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var o strings.Builder
+	o.WriteString("{ ")
+	for _, n := range names {
+		an, err := nixenc.AttrName(n)
+		if err != nil {
+			return "", err
+		}
+		url := overrides[n]
+		if filepath.IsAbs(url) {
+			url = "path:" + url
+		}
+		lit, err := nixenc.String(url)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&o, "%s = builtins.getFlake %s; ", an, lit)
+	}
+	o.WriteString("}")
+	if !filepath.IsAbs(ref) {
+		return fmt.Sprintf("flake%d.inputs // %s", i, o.String()), nil
+	}
+	file, err := nixenc.String(filepath.Join(ref, "flake.nix"))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("let o = %s; declared = (import (/. + %s)).inputs or {}; in builtins.mapAttrs (n: _: o.${n} or flake%d.inputs.${n}) declared // o",
+		o.String(), file, i), nil
+}
+
+// attrPath renders "nixosConfigurations.envy" as a Nix selection; a
+// nixosConfigurations entry selects its toplevel.
+func attrPath(p string) (string, error) {
+	parts := strings.Split(p, ".")
+	var b strings.Builder
+	for _, part := range parts {
+		if part == "" {
+			return "", fmt.Errorf("empty component in %q", p)
+		}
+		a, err := nixenc.AttrName(part)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString("." + a)
+	}
+	if len(parts) == 2 && parts[0] == "nixosConfigurations" {
+		b.WriteString(".config.system.build.toplevel")
+	}
+	return b.String(), nil
+}
+
+// closurePaths lists closure and its dependencies, dependencies first.
+func closurePaths(ctx context.Context, closure string) ([]string, error) {
+	out, err := exec.CommandContext(ctx, "nix-store", "--query", "--requisites", closure).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("nix-store --query --requisites %s: %s", closure, strings.TrimSpace(string(ee.Stderr)))
+		}
+		return nil, err
+	}
+	var paths []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if p := strings.TrimSpace(sc.Text()); p != "" {
+			paths = append(paths, p)
+		}
+	}
+	return paths, nil
+}

@@ -1,0 +1,133 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+
+	"github.com/fleet-deploy/fleet/runtime"
+)
+
+// Push copies the part of closure that h lacks: one round trip asks the
+// host which paths are missing, then `nix-store --export` of those, in
+// dependency order, streams into `nix-store --import` on the host over
+// the host's one SSH connection. An interrupted import leaves no
+// half-imported path: Nix registers a path only once it is complete.
+func (e *Executor) Push(ctx context.Context, h *runtime.Host, closure string) (*runtime.PushResult, error) {
+	if !isStorePath(closure) {
+		return nil, &runtime.HostError{Host: h.Name, Step: "push", Err: fmt.Errorf("%q is not a /nix/store path", closure)}
+	}
+	if h.BuildOnTarget {
+		// Built there: nothing to copy, but make sure it is there.
+		missing, err := e.missing(ctx, h, []string{closure})
+		if err == nil && len(missing) > 0 {
+			err = fmt.Errorf("%s is not in the host's store", closure)
+		}
+		return &runtime.PushResult{Paths: 1}, hostErr(h, "push", err)
+	}
+	paths, err := closurePaths(ctx, closure)
+	if err != nil {
+		return nil, hostErr(h, "push", err)
+	}
+	res, err := e.copy(ctx, h, paths)
+	return res, hostErr(h, "push", err)
+}
+
+// copy sends those of paths (a closure, dependencies first) that h
+// lacks.
+func (e *Executor) copy(ctx context.Context, h *runtime.Host, paths []string) (*runtime.PushResult, error) {
+	missing, err := e.missing(ctx, h, paths)
+	if err != nil {
+		return nil, fmt.Errorf("asking which paths are missing: %w", err)
+	}
+	res := &runtime.PushResult{Paths: len(paths), Missing: len(missing)}
+	if len(missing) == 0 {
+		return res, nil
+	}
+	res.Bytes, err = e.stream(ctx, h, h.TargetUser != "root", missing)
+	return res, err
+}
+
+// missing returns, in order, the paths h's store lacks: one round trip.
+func (e *Executor) missing(ctx context.Context, h *runtime.Host, paths []string) ([]string, error) {
+	out, err := e.run(ctx, h, h.TargetUser != "root", nil, append([]string{"nix-store", "--check-validity", "--print-invalid"}, paths...)...)
+	if err != nil {
+		return nil, err
+	}
+	invalid := map[string]bool{}
+	for _, p := range strings.Fields(out) {
+		invalid[p] = true
+	}
+	var missing []string
+	for _, p := range paths {
+		if invalid[p] {
+			missing = append(missing, p)
+		}
+	}
+	return missing, nil
+}
+
+// stream pipes a local export of paths into an import on h.
+func (e *Executor) stream(ctx context.Context, h *runtime.Host, sudo bool, paths []string) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exp := exec.CommandContext(ctx, "nix-store", append([]string{"--export"}, paths...)...)
+	pr, pw := io.Pipe()
+	var expErr bytes.Buffer
+	exp.Stdout = pw
+	exp.Stderr = &expErr
+	if err := exp.Start(); err != nil {
+		return 0, fmt.Errorf("nix-store --export: %w", err)
+	}
+	exported := make(chan error, 1)
+	go func() {
+		err := exp.Wait()
+		if err != nil {
+			err = fmt.Errorf("nix-store --export: %v: %s", err, strings.TrimSpace(expErr.String()))
+		}
+		pw.CloseWithError(err)
+		exported <- err
+	}()
+	cr := &countingReader{r: pr}
+	_, err := e.run(ctx, h, sudo, cr, "nix-store", "--import")
+	pr.CloseWithError(errors.New("import ended"))
+	cancel()
+	if xerr := <-exported; err == nil && xerr != nil && ctx.Err() == nil {
+		err = xerr
+	}
+	if err != nil {
+		return cr.n.Load(), fmt.Errorf("nix-store --import: %w", err)
+	}
+	return cr.n.Load(), nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// isStorePath accepts /nix/store/<hash>-<name> and nothing else, so that
+// no other string ever reaches a remote nix command as a closure.
+func isStorePath(p string) bool {
+	rest, ok := strings.CutPrefix(p, "/nix/store/")
+	if !ok || len(rest) < 34 || rest[32] != '-' || strings.ContainsAny(rest, "/\x00\n") {
+		return false
+	}
+	for _, r := range rest {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("+-._?=", r)) {
+			return false
+		}
+	}
+	return true
+}

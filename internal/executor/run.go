@@ -1,0 +1,33 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/fleet-deploy/fleet/internal/remote"
+	"github.com/fleet-deploy/fleet/runtime"
+)
+
+// Run runs argv on h as the target user. A non-zero exit status is a
+// result, not an error; failing to run it at all is an error.
+func (e *Executor) Run(ctx context.Context, h *runtime.Host, argv []string) (*runtime.RunResult, error) {
+	c, err := e.conn(ctx, h)
+	if err != nil {
+		return nil, hostErr(h, "run", err)
+	}
+	var out, errb strings.Builder
+	err = c.Run(ctx, remote.Cmd{Argv: argv, Stdout: &out, Stderr: &errb})
+	res := &runtime.RunResult{Stdout: out.String(), Stderr: errb.String()}
+	var ee *remote.ExitError
+	switch {
+	case errors.As(err, &ee):
+		res.ExitCode = ee.Code
+	case err != nil:
+		if errors.Is(err, remote.ErrConnLost) {
+			e.drop(h, c)
+		}
+		return nil, hostErr(h, "run", err)
+	}
+	return res, nil
+}

@@ -1,0 +1,396 @@
+package remote
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/binary"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// testKey is a key pair usable as host key or identity.
+type testKey struct {
+	priv   crypto.Signer
+	signer ssh.Signer
+	pub    ssh.PublicKey
+}
+
+func newKey(t testing.TB, kind string) testKey {
+	t.Helper()
+	var priv crypto.Signer
+	var err error
+	switch kind {
+	case "ed25519":
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	case "ecdsa":
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "rsa":
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		t.Fatalf("unknown key kind %q", kind)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testKey{priv: priv, signer: s, pub: s.PublicKey()}
+}
+
+// writeIdentity writes k in OpenSSH format (encrypted if passphrase is
+// non-empty) with a .pub beside it, and returns the path.
+func (k testKey) writeIdentity(t testing.TB, dir, name, passphrase string) string {
+	t.Helper()
+	var block *pem.Block
+	var err error
+	if passphrase == "" {
+		block, err = ssh.MarshalPrivateKey(k.priv, "test@fleet")
+	} else {
+		block, err = ssh.MarshalPrivateKeyWithPassphrase(k.priv, "test@fleet", []byte(passphrase))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p+".pub", ssh.MarshalAuthorizedKey(k.pub), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// testServer is an in-process SSH server on 127.0.0.1:0 that runs exec
+// requests with /bin/sh -c, as sshd would with a POSIX login shell.
+type testServer struct {
+	t        testing.TB
+	ln       net.Listener
+	port     int
+	hostKeys []testKey
+	// path, if set, is prepended to PATH of commands (fake sudo etc.).
+	path string
+	// maxSessions, if > 0, makes the server refuse sessions beyond it per
+	// connection, as sshd's MaxSessions does.
+	maxSessions int
+	// ignoreKeepalives leaves global requests unanswered (a stalled peer).
+	ignoreKeepalives bool
+
+	mu         sync.Mutex
+	authorized map[string]bool
+	commands   []string
+	signals    []string
+	netConns   []net.Conn
+	users      []string
+	accepted   int
+	wg         sync.WaitGroup
+}
+
+type serverOpt func(*testServer)
+
+func newTestServer(t testing.TB, opts ...serverOpt) *testServer {
+	t.Helper()
+	requireNetns(t)
+	s := &testServer{t: t, authorized: map[string]bool{}}
+	for _, o := range opts {
+		o(s)
+	}
+	if len(s.hostKeys) == 0 {
+		s.hostKeys = []testKey{newKey(t, "ed25519")}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ln = ln
+	s.port = ln.Addr().(*net.TCPAddr).Port
+	s.wg.Add(1)
+	go s.serve()
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *testServer) authorize(pub ssh.PublicKey) {
+	s.mu.Lock()
+	s.authorized[string(pub.Marshal())] = true
+	s.mu.Unlock()
+}
+
+func (s *testServer) close() {
+	s.ln.Close()
+	s.killConns()
+	s.wg.Wait()
+}
+
+func (s *testServer) killConns() {
+	s.mu.Lock()
+	for _, c := range s.netConns {
+		c.Close()
+	}
+	s.mu.Unlock()
+}
+
+func (s *testServer) connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
+}
+
+func (s *testServer) recorded() (cmds, sigs []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.commands...), append([]string(nil), s.signals...)
+}
+
+func (s *testServer) serve() {
+	defer s.wg.Done()
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.netConns = append(s.netConns, nc)
+		s.accepted++
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handleConn(nc)
+		}()
+	}
+}
+
+func (s *testServer) handleConn(nc net.Conn) {
+	defer nc.Close()
+	cfg := &ssh.ServerConfig{
+		PublicKeyCallback: func(md ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.authorized[string(key.Marshal())] {
+				s.users = append(s.users, md.User())
+				return &ssh.Permissions{}, nil
+			}
+			return nil, errors.New("unauthorized key")
+		},
+	}
+	for _, k := range s.hostKeys {
+		cfg.AddHostKey(k.signer)
+	}
+	conn, chans, reqs, err := ssh.NewServerConn(nc, cfg)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	go func() {
+		for r := range reqs {
+			if s.ignoreKeepalives {
+				continue
+			}
+			if r.WantReply {
+				r.Reply(false, nil)
+			}
+		}
+	}()
+	var open sync.WaitGroup
+	var mu sync.Mutex
+	active := 0
+	for nch := range chans {
+		if nch.ChannelType() != "session" {
+			nch.Reject(ssh.UnknownChannelType, "only sessions")
+			continue
+		}
+		mu.Lock()
+		if s.maxSessions > 0 && active >= s.maxSessions {
+			mu.Unlock()
+			nch.Reject(ssh.Prohibited, "open failed")
+			continue
+		}
+		active++
+		mu.Unlock()
+		ch, creqs, err := nch.Accept()
+		if err != nil {
+			continue
+		}
+		open.Add(1)
+		go func() {
+			defer open.Done()
+			s.handleSession(ch, creqs)
+			mu.Lock()
+			active--
+			mu.Unlock()
+		}()
+	}
+	open.Wait()
+}
+
+func (s *testServer) handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
+	defer ch.Close()
+	var proc *exec.Cmd
+	exited := make(chan struct{})
+	for {
+		var req *ssh.Request
+		var ok bool
+		select {
+		case req, ok = <-reqs:
+			if !ok {
+				if proc != nil && proc.Process != nil {
+					syscall.Kill(-proc.Process.Pid, syscall.SIGKILL)
+					<-exited
+				}
+				return
+			}
+		case <-exited:
+			return
+		}
+		switch req.Type {
+		case "exec":
+			if proc != nil || len(req.Payload) < 4 {
+				req.Reply(false, nil)
+				continue
+			}
+			n := binary.BigEndian.Uint32(req.Payload)
+			command := string(req.Payload[4 : 4+n])
+			s.mu.Lock()
+			s.commands = append(s.commands, command)
+			s.mu.Unlock()
+			// Commands from shell.Join are one simple command; exec it as
+			// bash -c would, so that signals reach it.
+			proc = exec.Command("/bin/sh", "-c", "exec "+command)
+			proc.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}
+			if s.path != "" {
+				proc.Env[0] = "PATH=" + s.path + ":/usr/bin:/bin"
+			}
+			proc.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			stdin, _ := proc.StdinPipe()
+			proc.Stdout = ch
+			proc.Stderr = ch.Stderr()
+			if err := proc.Start(); err != nil {
+				req.Reply(false, nil)
+				return
+			}
+			req.Reply(true, nil)
+			go func() {
+				io.Copy(stdin, ch)
+				stdin.Close()
+			}()
+			go func() {
+				err := proc.Wait()
+				status := uint32(0)
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+						sig := signalName(ws.Signal())
+						payload := ssh.Marshal(struct {
+							Signal     string
+							CoreDumped bool
+							Error      string
+							Lang       string
+						}{sig, false, "", ""})
+						ch.SendRequest("exit-signal", false, payload)
+						close(exited)
+						return
+					}
+					status = uint32(ee.ExitCode())
+				}
+				ch.SendRequest("exit-status", false, binary.BigEndian.AppendUint32(nil, status))
+				close(exited)
+			}()
+		case "signal":
+			var sig struct{ Name string }
+			ssh.Unmarshal(req.Payload, &sig)
+			s.mu.Lock()
+			s.signals = append(s.signals, sig.Name)
+			s.mu.Unlock()
+			if proc != nil && proc.Process != nil && sig.Name == "TERM" {
+				syscall.Kill(-proc.Process.Pid, syscall.SIGTERM)
+			}
+			if req.WantReply {
+				req.Reply(true, nil)
+			}
+		default:
+			if req.WantReply {
+				req.Reply(false, nil)
+			}
+		}
+	}
+}
+
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGTERM:
+		return "TERM"
+	case syscall.SIGKILL:
+		return "KILL"
+	case syscall.SIGINT:
+		return "INT"
+	case syscall.SIGHUP:
+		return "HUP"
+	case syscall.SIGPIPE:
+		return "PIPE"
+	}
+	return strconv.Itoa(int(s))
+}
+
+// fixture is a server plus a client identity authorised on it and a
+// known_hosts file holding its host key.
+type fixture struct {
+	srv        *testServer
+	dir        string
+	key        testKey
+	keyFile    string
+	knownHosts string
+}
+
+func newFixture(t testing.TB, opts ...serverOpt) *fixture {
+	t.Helper()
+	srv := newTestServer(t, opts...)
+	dir := t.TempDir()
+	f := &fixture{srv: srv, dir: dir, key: newKey(t, "ed25519")}
+	f.keyFile = f.key.writeIdentity(t, dir, "id_ed25519", "")
+	srv.authorize(f.key.pub)
+	f.knownHosts = filepath.Join(dir, "known_hosts")
+	var lines []byte
+	for _, hk := range srv.hostKeys {
+		lines = append(lines, knownHostsLine(srv.port, hk.pub)...)
+	}
+	if err := os.WriteFile(f.knownHosts, lines, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func knownHostsLine(port int, pub ssh.PublicKey) []byte {
+	return []byte("[127.0.0.1]:" + strconv.Itoa(port) + " " + string(ssh.MarshalAuthorizedKey(pub)))
+}
+
+func (f *fixture) endpoint() Endpoint {
+	return Endpoint{
+		Host:                  "testhost",
+		Address:               "127.0.0.1",
+		User:                  "root",
+		Port:                  f.srv.port,
+		IdentityFiles:         []string{f.keyFile},
+		KnownHostsFiles:       []string{f.knownHosts},
+		StrictHostKeyChecking: "yes",
+		ConnectTimeout:        5 * time.Second,
+	}
+}
