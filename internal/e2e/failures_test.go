@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -205,3 +206,52 @@ func TestConnectionDropDuringActivation(t *testing.T) {
 		t.Errorf("%d activations, want exactly 1 (no re-run after reconnecting)", n)
 	}
 }
+
+// TestLocalDeployment runs fleet on a host itself (inside b's namespaces:
+// its hostname, /run and /nix) for a host with allow_local: it deploys
+// without SSH (b's sshd is stopped) into the local store and /run.
+func TestLocalDeployment(t *testing.T) {
+	l := startLab(t, lab.Options{Hosts: []string{"b"}})
+	b := l.Host("b")
+	bin := filepath.Join(b.Root, "tmp", "fleet")
+	if out, err := goBuild(bin); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	proj := filepath.Join(b.Root, "tmp", "proj")
+	os.MkdirAll(proj, 0o755)
+	os.WriteFile(filepath.Join(proj, "flake.nix"), []byte(`{ inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11"; outputs = { self, nixpkgs }: { }; }`), 0o644)
+	os.WriteFile(filepath.Join(proj, "fleet.star"), []byte(`
+host(name = "b", target_host = "b", target_user = "nixos", allow_local = True,
+     nixos = nixos_system(modules = [{"networking": {"hostName": "b"}}]))
+`), 0o644)
+	if err := b.StopSSHD(); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf("export NIX_CONFIG=%s; cd /tmp/proj && /tmp/fleet run --json --override-input nixpkgs=%s fleet.star",
+		shQuote(os.Getenv("NIX_CONFIG")), filepath.Join(root, "testdata/mini-nixpkgs"))
+	out, err := b.Exec(context.Background(), script)
+	if err != nil {
+		t.Fatalf("local run: %v\n%s", err, out)
+	}
+	var stdout strings.Builder
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "{") {
+			stdout.WriteString(line + "\n")
+		}
+	}
+	cl := closures(events(t, stdout.String()))
+	if cl["b"] == "" || current(t, b) != cl["b"] {
+		t.Fatalf("b runs %q, want %q\n%s", current(t, b), cl["b"], out)
+	}
+	if got := exec(t, b, "readlink -f /nix/var/nix/profiles/system"); got != cl["b"] {
+		t.Errorf("profile -> %q", got)
+	}
+}
+
+func goBuild(out string) ([]byte, error) {
+	cmd := osexec.Command("go", "build", "-o", out, "./cmd/fleet")
+	cmd.Dir = root
+	return cmd.CombinedOutput()
+}
+
+func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -56,8 +56,17 @@ type hostConn struct {
 	ep   remote.Endpoint
 }
 
-// conn returns the connection to h, dialing it if needed.
-func (e *Executor) conn(ctx context.Context, h *runtime.Host) (*remote.Conn, error) {
+// conn returns how to run commands on h: its SSH connection, dialed on
+// first use, or a local runner for a local deployment.
+func (e *Executor) conn(ctx context.Context, h *runtime.Host) (runner, error) {
+	if isLocal(h) {
+		return localRunner{host: h.Name}, nil
+	}
+	return e.dial(ctx, h)
+}
+
+// dial returns the SSH connection to h, dialing it if needed.
+func (e *Executor) dial(ctx context.Context, h *runtime.Host) (*remote.Conn, error) {
 	e.mu.Lock()
 	hc, ok := e.conns[h.Name]
 	if !ok {
@@ -122,8 +131,8 @@ func (e *Executor) run(ctx context.Context, h *runtime.Host, sudo bool, stdin io
 	}
 	var out strings.Builder
 	err = c.Run(ctx, remote.Cmd{Argv: argv, Sudo: sudo, Stdin: stdin, Stdout: &out})
-	if errors.Is(err, remote.ErrConnLost) {
-		e.drop(h, c)
+	if rc, ok := c.(*remote.Conn); ok && errors.Is(err, remote.ErrConnLost) {
+		e.drop(h, rc)
 	}
 	return out.String(), err
 }

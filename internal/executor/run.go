@@ -24,8 +24,8 @@ func (e *Executor) Run(ctx context.Context, h *runtime.Host, argv []string) (*ru
 	case errors.As(err, &ee):
 		res.ExitCode = ee.Code
 	case err != nil:
-		if errors.Is(err, remote.ErrConnLost) {
-			e.drop(h, c)
+		if rc, ok := c.(*remote.Conn); ok && errors.Is(err, remote.ErrConnLost) {
+			e.drop(h, rc)
 		}
 		return nil, hostErr(h, "run", err)
 	}
