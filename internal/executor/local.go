@@ -64,7 +64,9 @@ func (l localRunner) Run(ctx context.Context, cmd remote.Cmd) error {
 	return err
 }
 
-type teeWriter struct{ a, b interface{ Write([]byte) (int, error) } }
+type teeWriter struct {
+	a, b interface{ Write([]byte) (int, error) }
+}
 
 func (t *teeWriter) Write(p []byte) (int, error) {
 	t.a.Write(p)

@@ -325,10 +325,9 @@ func TestDialAuth(t *testing.T) {
 
 func TestDialEncryptedKeyWithoutAgent(t *testing.T) {
 	f := newFixture(t)
-	k := newKey(t, "ed25519")
+	k, enc := writeEncryptedIdentity(t, f.dir, "id_encrypted")
 	f.srv.authorize(k.pub)
 	e := f.endpoint()
-	enc := k.writeIdentity(t, f.dir, "id_encrypted", "secret")
 	e.IdentityFiles = []string{enc}
 	start := time.Now()
 	_, err := Dial(context.Background(), e)
@@ -391,11 +390,11 @@ func startAgent(t testing.TB, keys ...testKey) string {
 
 func TestDialAgent(t *testing.T) {
 	f := newFixture(t)
-	k := newKey(t, "rsa")
+	// The file is encrypted (and has no .pub), but the agent holds the key.
+	k, enc := writeEncryptedIdentity(t, f.dir, "id_rsa")
 	f.srv.authorize(k.pub)
 	e := f.endpoint()
-	// The file is encrypted, but the agent holds the key: fine.
-	e.IdentityFiles = []string{k.writeIdentity(t, f.dir, "id_rsa", "secret")}
+	e.IdentityFiles = []string{enc}
 	e.AgentSocket = startAgent(t, k)
 	c := dial(t, e)
 	if _, err := c.Output(context.Background(), "true"); err != nil {

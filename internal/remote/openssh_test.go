@@ -321,7 +321,7 @@ func parallelSessions(t *testing.T, c *Conn, n int) {
 		go func() {
 			defer wg.Done()
 			want := fmt.Sprintf("session %d", i)
-			out, err := c.Output(context.Background(), "sh", "-c", `sleep 0.1; echo "$1"`, "sh", want)
+			out, err := c.Output(context.Background(), "sh", "-c", `sleep 0.05; echo "$1"`, "sh", want)
 			if err == nil && string(out) != want+"\n" {
 				err = fmt.Errorf("session %d printed %q", i, out)
 			}

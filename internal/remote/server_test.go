@@ -55,6 +55,39 @@ func newKey(t testing.TB, kind string) testKey {
 	return testKey{priv: priv, signer: s, pub: s.PublicKey()}
 }
 
+var encrypted struct {
+	once sync.Once
+	key  testKey
+	pem  []byte
+}
+
+// encryptedKey returns an RSA key and its OpenSSH encoding encrypted with
+// passphrase "secret"; made once, as the bcrypt KDF is slow under -race.
+func encryptedKey(t testing.TB) (testKey, []byte) {
+	encrypted.once.Do(func() {
+		k := newKey(t, "rsa")
+		block, err := ssh.MarshalPrivateKeyWithPassphrase(k.priv, "test@fleet", []byte("secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		encrypted.key, encrypted.pem = k, pem.EncodeToMemory(block)
+	})
+	if encrypted.pem == nil {
+		t.Fatal("no encrypted key")
+	}
+	return encrypted.key, encrypted.pem
+}
+
+// writeEncryptedIdentity writes encryptedKey's key to dir/name.
+func writeEncryptedIdentity(t testing.TB, dir, name string) (testKey, string) {
+	k, b := encryptedKey(t)
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return k, p
+}
+
 // writeIdentity writes k in OpenSSH format (encrypted if passphrase is
 // non-empty) with a .pub beside it, and returns the path.
 func (k testKey) writeIdentity(t testing.TB, dir, name, passphrase string) string {
