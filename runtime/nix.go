@@ -45,3 +45,36 @@ func (h *Host) NixExpr() (string, error) {
 	d.SetKey(starlark.String("vars"), h.Vars)
 	return nixenc.EncodeNamed("host("+h.Name+")", d)
 }
+
+// Inventory stands for every host of the session; it encodes to Nix as
+// an attribute set of hosts by name when a build needs it, by which time
+// the inventory is complete.
+type Inventory struct{ s *Session }
+
+// NewInventory returns the inventory of s.
+func NewInventory(s *Session) *Inventory { return &Inventory{s} }
+
+func (i *Inventory) String() string        { return "inventory()" }
+func (i *Inventory) Type() string          { return "inventory" }
+func (i *Inventory) Freeze()               {}
+func (i *Inventory) Truth() starlark.Bool  { return starlark.True }
+func (i *Inventory) Hash() (uint32, error) { return 0, nil }
+
+// NixExpr is { NAME = <host>; ... } over the whole inventory.
+func (i *Inventory) NixExpr() (string, error) {
+	var b strings.Builder
+	b.WriteString("{ ")
+	for _, h := range i.s.Hosts() {
+		name, err := nixenc.AttrName(h.Name)
+		if err != nil {
+			return "", err
+		}
+		v, err := h.NixExpr()
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(name + " = " + v + "; ")
+	}
+	b.WriteString("}")
+	return b.String(), nil
+}

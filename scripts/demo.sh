@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: deploy the seed's homelab (examples/homelab/fleet.star, as
-# is) to a lab of simulated NixOS hosts on this machine: one real sshd and
-# one /nix store per host, in a private network namespace. The seed's
+# is) to a lab of four simulated NixOS hosts on this machine: one real
+# sshd and one /nix store per host, in a private network namespace. The seed's
 # 10.0.0.x addresses reach the lab through an ssh_config; the flake's
 # github inputs are replaced by offline stand-ins (--override-input).
 set -euo pipefail
@@ -13,7 +13,7 @@ fi
 # Debian's nix-bin: no sandbox; no binary cache (the lab is offline);
 # aarch64 (rpi4-a) built natively, standing in for the seed's binfmt.
 export NIX_CONFIG=$'sandbox = false\nsubstituters =\nextra-platforms = aarch64-linux\nflake-registry =\n'
-exec bin/fleet-lab -q --hosts envy,lenovo,rpi4-a \
+exec bin/fleet-lab -q --hosts envy,lenovo,rpi4-a,clawfinger \
   --alias 10.0.0.10=envy,10.0.0.61=lenovo,10.0.0.11=rpi4-a \
   -- bash -c '
 set -e
@@ -29,7 +29,8 @@ fleet run "${lab[@]}" --on envy,lenovo examples/homelab/fleet.star
 fleet run "${lab[@]}" examples/homelab/fleet.star
 echo
 echo "# what each lab host runs now:"
-for h in envy lenovo rpi4-a; do
-  printf "%8s  /run/current-system -> %s\n" "$h" "$(ssh -F "$FLEET_LAB_SSH_CONFIG" "$h" readlink /run/current-system)"
+for h in envy lenovo rpi4-a clawfinger; do
+  cur=$(ssh -F "$FLEET_LAB_SSH_CONFIG" "$h" readlink /run/current-system || true)
+  printf "%10s  /run/current-system -> %s\n" "$h" "${cur:-(nothing: never deployed, it has no target_host)}"
 done
 '

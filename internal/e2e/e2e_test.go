@@ -207,6 +207,16 @@ func TestHomelab(t *testing.T) {
 			t.Errorf("closure %s is not %s's system", c.mine, c.h.Name)
 		}
 	}
+	// Every module got the whole inventory (special_args "hosts").
+	var conf struct {
+		Networking struct{ Hosts map[string]string } `json:"networking"`
+	}
+	if err := json.Unmarshal([]byte(exec(t, envy, "cat "+cl["envy"]+"/config.json")), &conf); err != nil {
+		t.Fatal(err)
+	}
+	if h := conf.Networking.Hosts; h["lenovo"] != "10.0.0.61" || h["rpi4-a"] != "10.0.0.11" || len(h) != 3 {
+		t.Errorf("envy's view of the inventory: %v", h)
+	}
 	var started []string
 	for _, e := range evs {
 		if e.Event == "step_start" {

@@ -255,3 +255,79 @@ func goBuild(out string) ([]byte, error) {
 }
 
 func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// TestBuildFailureNamesHost: one host's configuration does not evaluate;
+// the error names that host only, with Nix's message, and no host is
+// touched.
+func TestBuildFailureNamesHost(t *testing.T) {
+	l := startLab(t, lab.Options{Hosts: []string{"a", "b"}})
+	file := fleetDir(t, l, "1.0", map[string]string{"b": `{"system": {"nixos": {"version": "2.0"}}}`})
+	r := fleet(t, runArgs(l, file)...)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	if !strings.Contains(r.stderr, "b: build failed") || strings.Contains(r.stderr, "a: build failed") ||
+		!strings.Contains(r.stderr, "system.nixos.version") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	for _, h := range l.Hosts {
+		if activations(t, h) != 0 {
+			t.Errorf("%s was activated", h.Name)
+		}
+	}
+}
+
+// TestAttrAndRun: a host built from an existing flake output (attr=),
+// and run() with hostile arguments that must arrive verbatim.
+func TestAttrAndRun(t *testing.T) {
+	l := startLab(t, lab.Options{Hosts: []string{"a"}})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "flake.nix"), []byte(fmt.Sprintf(`{
+  inputs.nixpkgs.url = "path:%s";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem {
+      system = "x86_64-linux";
+      modules = [ { networking.hostName = "a"; system.nixos.version = "attr"; } ];
+    };
+  };
+}
+`, filepath.Join(root, "testdata/mini-nixpkgs"))), 0o644)
+	lock := osexec.Command("nix", "--extra-experimental-features", "nix-command flakes", "flake", "lock")
+	lock.Dir = dir
+	if out, err := lock.CombinedOutput(); err != nil {
+		t.Fatalf("nix flake lock: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(`
+host(name = "a", target_host = "a", attr = ".#nixosConfigurations.a")
+
+HOSTILE = ["a'b", "$(touch /tmp/pwned)", "`+"`id`"+`", "x;y", "new\nline", "${HOME}", "*", ""]
+
+def deploy(ctx):
+    closures = nix_build(ctx.hosts)
+    for h in ctx.hosts:
+        push(h, closures[h.name])
+        activate(h, closures[h.name])
+        r = run(h, ["printf", "%s|"] + HOSTILE)
+        if r.stdout != "|".join(HOSTILE) + "|":
+            fail("run mangled its arguments: %r" % r.stdout)
+        r = run(h, ["sh", "-c", "exit 3"], check = False)
+        if r.exit_code != 3:
+            fail("exit code %d" % r.exit_code)
+        log("ran fine", host = h)
+`), 0o644)
+	r := fleet(t, "run", "--json", "--ssh-config", l.SSHConfig, filepath.Join(dir, "fleet.star"))
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	a := l.Host("a")
+	cur := current(t, a)
+	if !strings.HasSuffix(cur, "-nixos-system-a-attr") {
+		t.Errorf("a runs %q", cur)
+	}
+	if out := exec(t, a, "ls /tmp/pwned 2>/dev/null || echo clean"); out != "clean" {
+		t.Errorf("a hostile argument was executed")
+	}
+	if !strings.Contains(r.stdout, `"message":"ran fine"`) {
+		t.Errorf("no log event")
+	}
+}
