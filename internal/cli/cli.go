@@ -61,6 +61,7 @@ Examples:
 			runCommand(),
 			hostsCommand(),
 			checkCommand(),
+			execCommand(),
 		},
 	}
 }
@@ -90,13 +91,19 @@ func fileArg(c *cli.Context) (string, error) {
 	return "", &runtime.UsageError{Msg: fmt.Sprintf("fleet %s: want at most one FILE, got %q", c.Command.Name, c.Args().Slice())}
 }
 
-// setup applies the colour flag and loads the program.
+// setup applies the colour flag and loads the program named by the
+// command's FILE argument.
 func setup(c *cli.Context) (*runtime.Program, error) {
-	if err := setColor(c.String("color"), c.App.Writer); err != nil {
-		return nil, err
-	}
 	file, err := fileArg(c)
 	if err != nil {
+		return nil, err
+	}
+	return load(c, file)
+}
+
+// load applies the colour flag and loads file.
+func load(c *cli.Context, file string) (*runtime.Program, error) {
+	if err := setColor(c.String("color"), c.App.Writer); err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat(file); err != nil {

@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 
 	"github.com/fleet-deploy/fleet/internal/remote"
@@ -30,4 +31,20 @@ func (e *Executor) Run(ctx context.Context, h *runtime.Host, argv []string) (*ru
 		return nil, hostErr(h, "run", err)
 	}
 	return res, nil
+}
+
+// Exec runs argv on h as the target user, streaming its output, and
+// returns its exit status (fleet exec). Failing to reach the host is an
+// error.
+func (e *Executor) Exec(ctx context.Context, h *runtime.Host, argv []string, stdout, stderr io.Writer) (int, error) {
+	c, err := e.conn(ctx, h)
+	if err != nil {
+		return 0, err
+	}
+	err = c.Run(ctx, remote.Cmd{Argv: argv, Stdout: stdout, Stderr: stderr})
+	var ee *remote.ExitError
+	if errors.As(err, &ee) {
+		return ee.Code, nil
+	}
+	return 0, err
 }
