@@ -11,13 +11,21 @@ import (
 func init() {
 	register(&Builtin{
 		Name: "activate",
-		Doc: `activate(host, closure, goal=ctx.goal)
+		Doc: `activate(host, closure, goal=ctx.goal, confirm=None)
 
 Makes closure the host's system: for switch and boot it becomes the new
 generation of the system profile, then the closure's
 switch-to-configuration runs with goal (switch, boot, test or
-dry-activate), with sudo when the target user is not root. Returns
-struct(host, goal, previous, current). Only inside deploy(ctx).`,
+dry-activate), with sudo when the target user is not root, detached from
+the SSH session. If it fails, the profile is set back.
+
+confirm is a dead-man switch (magic rollback): the host arms a timer
+before switching and rolls itself back to the system it ran before unless
+fleet confirms the new one over a fresh SSH connection within that many
+seconds - the case where the new configuration breaks sshd or the
+network. None means 30 seconds for switch and test, off otherwise;
+False or 0 turns it off. Returns struct(host, goal, previous, current).
+Only inside deploy(ctx).`,
 		Fn: activateFn,
 	})
 }
@@ -25,8 +33,8 @@ struct(host, goal, previous, current). Only inside deploy(ctx).`,
 func activateFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var hostV starlark.Value
 	var closure string
-	var goal starlark.Value = starlark.None
-	if err := starlark.UnpackArgs("activate", args, kwargs, "host", &hostV, "closure", &closure, "goal?", &goal); err != nil {
+	var goal, confirmV starlark.Value = starlark.None, starlark.None
+	if err := starlark.UnpackArgs("activate", args, kwargs, "host", &hostV, "closure", &closure, "goal?", &goal, "confirm?", &confirmV); err != nil {
 		return nil, err
 	}
 	h, err := deployableArg("activate", hostV)
@@ -45,12 +53,16 @@ func activateFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		}
 		g = gs
 	}
+	confirm, err := confirmArg(confirmV, g)
+	if err != nil {
+		return nil, err
+	}
 	st := s.Begin(th, &runtime.Step{
 		Host: h.Name, Action: "activate", Goal: g, Closure: closure,
-		Target: h.Target(), Sudo: h.TargetUser != "root",
+		Target: h.Target(), Sudo: h.TargetUser != "root", Confirm: int(confirm / time.Second),
 	})
 	start := time.Now()
-	r, err := s.Executor().Activate(s.Context(), h, closure, g)
+	r, err := s.Executor().Activate(s.Context(), h, closure, runtime.ActivateOptions{Goal: g, Confirm: confirm})
 	if err == nil && !s.DryRun() {
 		st.Result = &runtime.StepResult{Previous: r.Previous, Current: r.Current}
 	}
@@ -64,6 +76,29 @@ func activateFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		"previous": noneIfEmpty(r.Previous),
 		"current":  noneIfEmpty(r.Current),
 	}), nil
+}
+
+// DefaultConfirm is the dead-man window of switch and test.
+const DefaultConfirm = 30 * time.Second
+
+func confirmArg(v starlark.Value, goal string) (time.Duration, error) {
+	switch v := v.(type) {
+	case starlark.NoneType:
+		if goal == "switch" || goal == "test" {
+			return DefaultConfirm, nil
+		}
+		return 0, nil
+	case starlark.Bool:
+		if v && (goal == "switch" || goal == "test") {
+			return DefaultConfirm, nil
+		}
+		return 0, nil
+	}
+	secs, err := starlark.AsInt32(v)
+	if err != nil || secs < 0 {
+		return 0, fmt.Errorf("activate(): confirm must be None, a bool or a number of seconds, got %s", v)
+	}
+	return time.Duration(secs) * time.Second, nil
 }
 
 func noneIfEmpty(s string) starlark.Value {

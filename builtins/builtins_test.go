@@ -27,7 +27,7 @@ type fakeExec struct {
 	done    []string
 }
 
-func (f *fakeExec) Activate(ctx context.Context, h *runtime.Host, closure, goal string) (*runtime.ActivateResult, error) {
+func (f *fakeExec) Activate(ctx context.Context, h *runtime.Host, closure string, o runtime.ActivateOptions) (*runtime.ActivateResult, error) {
 	f.mu.Lock()
 	f.running++
 	f.peak = max(f.peak, f.running)

@@ -1,10 +1,10 @@
 package builtins
 
 import (
-	"context"
 	"fmt"
 	"sync"
 
+	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/starlark"
 )
 
@@ -75,7 +75,7 @@ func parallelFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	}
 
 	slot := s.Slot(th)
-	ctx := s.Context()
+	stopping := s.SoftContext()
 	results := make([]starlark.Value, len(items))
 	errs := make([]error, len(items))
 	started := make([]bool, len(items))
@@ -89,7 +89,7 @@ schedule:
 	for i, item := range items {
 		select {
 		case sem <- struct{}{}:
-		case <-ctx.Done():
+		case <-stopping.Done():
 			break schedule
 		}
 		// The first `limit` items start together whatever happens to
@@ -98,7 +98,7 @@ schedule:
 		mu.Lock()
 		stop := failed && !collect && i >= limit
 		mu.Unlock()
-		if stop || ctx.Err() != nil {
+		if stop || stopping.Err() != nil {
 			<-sem
 			break
 		}
@@ -127,8 +127,8 @@ schedule:
 			}
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("parallel(): %w", context.Cause(ctx))
+	if stopping.Err() != nil {
+		return nil, &runtime.Interrupted{What: "parallel()'s remaining items"}
 	}
 	if !collect {
 		return starlark.NewList(results), nil

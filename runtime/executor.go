@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Executor is the one seam between a script and the world. Builtins that
@@ -17,10 +18,47 @@ type Executor interface {
 	Build(ctx context.Context, hosts []*Host) (map[string]string, error)
 	// Push copies closure and its dependencies to the host.
 	Push(ctx context.Context, h *Host, closure string) (*PushResult, error)
-	// Activate makes closure the host's running system for goal.
-	Activate(ctx context.Context, h *Host, closure, goal string) (*ActivateResult, error)
+	// Activate makes closure the host's running system for o.Goal.
+	Activate(ctx context.Context, h *Host, closure string, o ActivateOptions) (*ActivateResult, error)
+	// Rollback switches the host back to its previous system generation.
+	Rollback(ctx context.Context, h *Host) (*ActivateResult, error)
 	// Run runs argv on the host.
 	Run(ctx context.Context, h *Host, argv []string) (*RunResult, error)
+	// Check makes one attempt of a health check; nil means healthy.
+	Check(ctx context.Context, h *Host, c *CheckSpec) error
+	// Sleep waits for d, or until ctx is done.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// ActivateOptions say how to activate.
+type ActivateOptions struct {
+	Goal string
+	// Confirm arms a dead-man switch: unless fleet confirms the new
+	// system over a fresh SSH connection within Confirm, the host rolls
+	// itself back to the system it ran before. Zero disables it.
+	Confirm time.Duration
+}
+
+// CheckSpec is one health check: exactly one of Cmd (run on the host,
+// healthy when it exits 0), HTTP (a GET from this machine, healthy on
+// 2xx) or Systemd (units that must be active on the host).
+type CheckSpec struct {
+	Cmd     []string
+	HTTP    string
+	Systemd []string
+	Timeout time.Duration // per attempt
+}
+
+// String describes the check for plans and messages.
+func (c *CheckSpec) String() string {
+	switch {
+	case len(c.Cmd) > 0:
+		return "cmd " + strings.Join(c.Cmd, " ")
+	case c.HTTP != "":
+		return "http " + c.HTTP
+	default:
+		return "systemd " + strings.Join(c.Systemd, " ")
+	}
 }
 
 // PushResult says what a push copied.
@@ -42,6 +80,13 @@ type RunResult struct {
 	Stderr   string
 	ExitCode int
 }
+
+// Stop is a deliberate end of a rollout: fail() in a script, or a
+// strategy whose failure budget is spent. fleet exits 1, like a failed
+// host, not 2 like a broken script.
+type Stop struct{ Msg string }
+
+func (e *Stop) Error() string { return e.Msg }
 
 // Goals are the activation goals of switch-to-configuration.
 var Goals = []string{"switch", "boot", "test", "dry-activate"}

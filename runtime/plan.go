@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Plan is what `fleet plan` prints: the hosts a run would deploy, those
@@ -40,9 +41,20 @@ func (Recorder) Push(ctx context.Context, h *Host, closure string) (*PushResult,
 }
 
 // Activate pretends the closure is now current.
-func (Recorder) Activate(ctx context.Context, h *Host, closure, goal string) (*ActivateResult, error) {
+func (Recorder) Activate(ctx context.Context, h *Host, closure string, o ActivateOptions) (*ActivateResult, error) {
 	return &ActivateResult{Current: closure}, nil
 }
+
+// Rollback pretends to go back.
+func (Recorder) Rollback(ctx context.Context, h *Host) (*ActivateResult, error) {
+	return &ActivateResult{}, nil
+}
+
+// Check pretends the host is healthy.
+func (Recorder) Check(ctx context.Context, h *Host, c *CheckSpec) error { return nil }
+
+// Sleep returns at once: a plan does not wait.
+func (Recorder) Sleep(ctx context.Context, d time.Duration) error { return nil }
 
 // Run pretends the command succeeded with no output.
 func (Recorder) Run(ctx context.Context, h *Host, argv []string) (*RunResult, error) {

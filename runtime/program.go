@@ -50,6 +50,9 @@ func (p *Program) Select(selector string) (*Selection, error) {
 // RunOptions configure one deploy.
 type RunOptions struct {
 	Executor Executor
+	// Stop, when closed, interrupts the run gently: nothing new starts,
+	// work in flight finishes. Cancelling the context aborts at once.
+	Stop     <-chan struct{}
 	Observer Observer
 	Goal     string
 	Parallel int
@@ -74,6 +77,18 @@ func (p *Program) Call(ctx context.Context, name string, sel *Selection, o RunOp
 	}
 	s := p.session
 	s.ctx, s.deploy = ctx, true
+	soft, cancelSoft := context.WithCancel(ctx)
+	defer cancelSoft()
+	s.soft = soft
+	if o.Stop != nil {
+		go func() {
+			select {
+			case <-o.Stop:
+				cancelSoft()
+			case <-soft.Done():
+			}
+		}()
+	}
 	s.exec, s.observer = o.Executor, o.Observer
 	s.goal, s.parallel, s.dryRun = o.Goal, o.Parallel, o.DryRun
 
@@ -87,10 +102,10 @@ func (p *Program) Call(ctx context.Context, name string, sel *Selection, o RunOp
 	}
 	_, err = starlark.Call(th, fn, starlark.Tuple{p.context(sel)}, nil)
 	steps := s.Steps()
+	if ctx.Err() != nil || s.Stopping() {
+		return steps, &Interrupted{What: "the rest of the rollout"}
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return steps, fmt.Errorf("%w: %v", context.Canceled, err)
-		}
 		return steps, s.wrap(err)
 	}
 	s.mu.Lock()

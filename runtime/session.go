@@ -20,7 +20,8 @@ const (
 // run's settings and the steps performed. Builtins find it through their
 // thread.
 type Session struct {
-	ctx      context.Context
+	ctx      context.Context // cancelled to abort at once
+	soft     context.Context // cancelled to stop starting new work
 	loader   *loader
 	deploy   bool // false while fleet.star loads: machines are off limits
 	exec     Executor
@@ -52,8 +53,22 @@ func SessionOf(th *starlark.Thread) *Session {
 	return s
 }
 
-// Context is the run's context; it is cancelled on interrupt.
+// Context is the context of work in flight: it is cancelled only when
+// the run is aborted (a second interrupt), so that a first interrupt lets
+// running activations finish.
 func (s *Session) Context() context.Context { return s.ctx }
+
+// SoftContext is cancelled by the first interrupt: waits (sleep, retry
+// intervals) end there.
+func (s *Session) SoftContext() context.Context {
+	if s.soft == nil {
+		return s.ctx
+	}
+	return s.soft
+}
+
+// Stopping reports whether the run was interrupted: no new work starts.
+func (s *Session) Stopping() bool { return s.SoftContext().Err() != nil }
 
 // Goal is the default activation goal (--goal).
 func (s *Session) Goal() string { return s.goal }
@@ -108,8 +123,25 @@ func (s *Session) CheckDeploy(fn string) error {
 	if !s.deploy {
 		return fmt.Errorf("%s() touches machines, so it can only be called inside deploy(ctx), not while fleet.star loads", fn)
 	}
+	if s.Stopping() {
+		return &Interrupted{What: fn + "()"}
+	}
 	return nil
 }
+
+// Deploying reports whether deploy(ctx) runs (rather than the file
+// loading).
+func (s *Session) Deploying() bool { return s.deploy }
+
+// Interrupted is the error of work refused after an interrupt.
+type Interrupted struct{ What string }
+
+func (e *Interrupted) Error() string {
+	return fmt.Sprintf("interrupted: %s not started", e.What)
+}
+
+// Is makes an Interrupted match context.Canceled (exit 130).
+func (e *Interrupted) Is(target error) bool { return target == context.Canceled }
 
 // Begin records that th starts step st and tells the observer. The
 // caller must call End with the step's outcome.

@@ -10,7 +10,7 @@ import (
 // are always present; the rest depend on the action.
 type Step struct {
 	Host    string   `json:"host"`
-	Action  string   `json:"action"` // build, push, activate, run
+	Action  string   `json:"action"` // build, push, activate, rollback, run, check, sleep
 	Goal    string   `json:"goal,omitempty"`
 	Closure string   `json:"closure,omitempty"`
 	Target  string   `json:"target,omitempty"`
@@ -18,8 +18,11 @@ type Step struct {
 	Build   string   `json:"build,omitempty"` // how the system is built
 	Argv    []string `json:"argv,omitempty"`
 	Sudo    bool     `json:"sudo,omitempty"`
-	Group   string   `json:"group,omitempty"` // e.g. "wave 1/2", from parallel(name=...)
-	Limit   int      `json:"limit,omitempty"` // parallelism of the enclosing parallel()
+	Confirm int      `json:"confirm,omitempty"` // activate: dead-man window, seconds
+	Check   string   `json:"check,omitempty"`   // check: what is checked
+	Seconds float64  `json:"seconds,omitempty"` // sleep
+	Group   string   `json:"group,omitempty"`   // e.g. "wave 1/2", from parallel(name=...)
+	Limit   int      `json:"limit,omitempty"`   // parallelism of the enclosing parallel()
 
 	// Result is filled in when a real step ends.
 	Result *StepResult `json:"result,omitempty"`

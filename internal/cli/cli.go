@@ -151,7 +151,8 @@ func report(ctx context.Context, err error, stderr io.Writer) int {
 		return exitInterrupted
 	case errors.As(err, &se):
 		fmt.Fprintf(stderr, "%s %s\n", red("error:"), se.Detail())
-		if errors.As(err, &he) {
+		var stop *runtime.Stop
+		if errors.As(err, &he) || errors.As(err, &stop) {
 			return exitHostFailed
 		}
 		return exitUsage

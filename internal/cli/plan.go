@@ -90,9 +90,22 @@ func describe(st *runtime.Step) string {
 		s = fmt.Sprintf("%s -> %s", st.Closure, st.Target)
 	case "activate":
 		s = fmt.Sprintf("%s %s on %s", st.Goal, st.Closure, st.Target)
+		var notes []string
 		if st.Sudo {
-			s += " (sudo)"
+			notes = append(notes, "sudo")
 		}
+		if st.Confirm > 0 {
+			notes = append(notes, fmt.Sprintf("confirm within %ds", st.Confirm))
+		}
+		if len(notes) > 0 {
+			s += " (" + strings.Join(notes, ", ") + ")"
+		}
+	case "rollback":
+		s = "to the previous generation on " + st.Target
+	case "check":
+		s = fmt.Sprintf("%s on %s", st.Check, st.Target)
+	case "sleep":
+		s = fmt.Sprintf("%gs", st.Seconds)
 	case "run":
 		s = fmt.Sprintf("%s on %s", strings.Join(quoteAll(st.Argv), " "), st.Target)
 	default:

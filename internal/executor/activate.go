@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -16,10 +17,34 @@ const systemProfile = "/nix/var/nix/profiles/system"
 // activateScript runs switch-to-configuration detached from the SSH
 // session (setsid, output to a file), so that a dropped connection does
 // not kill an activation half way; it then waits for the exit status and
-// replays the log on stderr. Arguments: state dir, closure, goal. The
-// script is a constant: user data only ever arrives as quoted arguments.
-const activateScript = `dir=$1 closure=$2 goal=$3
-mkdir -p "$dir" && rm -f "$dir/status" "$dir/log" || exit 111
+// replays the log on stderr.
+//
+// With a dead-man window (confirm > 0) it first arms a watchdog, also
+// detached: once the switch has succeeded it waits confirm seconds and,
+// unless fleet has confirmed (mkdir decided + confirmed, from a fresh
+// connection), switches back to prev itself. mkdir makes the decision
+// atomic: either the confirmation or the rollback wins, never both.
+//
+// Arguments: state dir, closure, goal, confirm seconds, previous system.
+// The script is a constant: user data only ever arrives as quoted
+// arguments.
+const activateScript = `dir=$1 closure=$2 goal=$3 confirm=$4 prev=$5
+mkdir -p "$dir" && rm -rf "$dir/status" "$dir/log" "$dir/decided" "$dir/confirmed" "$dir/rolledback" || exit 111
+if [ "$confirm" -gt 0 ] && [ -n "$prev" ]; then
+  setsid sh -c '
+    dir=$0 confirm=$1 prev=$2
+    while [ ! -e "$dir/status" ]; do sleep 0.1; done
+    [ "$(cat "$dir/status")" = 0 ] || exit 0
+    sleep "$confirm"
+    mkdir "$dir/decided" 2>/dev/null || exit 0
+    {
+      echo "not confirmed within ${confirm}s: rolling back to $prev"
+      nix-env --profile /nix/var/nix/profiles/system --set "$prev" && "$prev/bin/switch-to-configuration" switch
+      echo "exit $?"
+    } >"$dir/rolledback.tmp" 2>&1
+    mv "$dir/rolledback.tmp" "$dir/rolledback"
+  ' "$dir" "$confirm" "$prev" </dev/null >/dev/null 2>&1 &
+fi
 setsid sh -c '"$1/bin/switch-to-configuration" "$2" >"$0/log" 2>&1; echo $? >"$0/status.tmp"; mv "$0/status.tmp" "$0/status"' "$dir" "$closure" "$goal" </dev/null >/dev/null 2>&1 &
 while [ ! -e "$dir/status" ]; do sleep 0.1; done
 cat "$dir/log" >&2
@@ -35,49 +60,50 @@ cat "$dir/log" >&2
 exit "$(cat "$dir/status")"
 `
 
-// Activate makes closure h's system for goal: the system profile gets a
-// new generation (switch, boot), then the closure's
+// confirmScript confirms a new system, unless the watchdog already
+// decided to roll back (exit 1). Argument: state dir.
+const confirmScript = `mkdir "$1/decided" 2>/dev/null && touch "$1/confirmed"`
+
+// Activate makes closure h's system for o.Goal: the system profile gets
+// a new generation (switch, boot), then the closure's
 // switch-to-configuration runs. If activation fails the profile is set
 // back, so the next boot is the previous generation again.
-func (e *Executor) Activate(ctx context.Context, h *runtime.Host, closure, goal string) (*runtime.ActivateResult, error) {
+func (e *Executor) Activate(ctx context.Context, h *runtime.Host, closure string, o runtime.ActivateOptions) (*runtime.ActivateResult, error) {
 	if !isStorePath(closure) {
 		return nil, &runtime.HostError{Host: h.Name, Step: "activate", Err: fmt.Errorf("%q is not a /nix/store path", closure)}
 	}
+	goal := o.Goal
 	sudo := h.TargetUser != "root"
 	prev, err := e.readlink(ctx, h, "/run/current-system")
 	if err != nil {
 		return nil, hostErr(h, "activate", err)
 	}
 	setProfile := goal == "switch" || goal == "boot"
-	prevProfile := ""
+	var prevGen int
 	if setProfile {
-		if prevProfile, err = e.readlink(ctx, h, "-f", systemProfile); err != nil {
+		if prevGen, err = e.generation(ctx, h); err != nil {
 			return nil, hostErr(h, "activate", err)
 		}
 		if _, err := e.run(ctx, h, sudo, nil, "nix-env", "--profile", systemProfile, "--set", closure); err != nil {
 			return nil, hostErr(h, "activate", fmt.Errorf("setting the system profile: %w", err))
 		}
 	}
-	dir := fmt.Sprintf("/run/fleet/%s-%s", e.runID, h.Name)
-	_, err = e.run(ctx, h, sudo, nil, "sh", "-c", activateScript, "fleet-activate", dir, closure, goal)
-	if errors.Is(err, remote.ErrConnLost) && ctx.Err() == nil {
-		err = e.collect(ctx, h, sudo, dir)
+	confirm := int(o.Confirm / time.Second)
+	if prev == "" || prev == closure {
+		confirm = 0 // nothing to fall back to, or nothing changes
 	}
+	dir := fmt.Sprintf("/run/fleet/%s-%s", e.runID, h.Name)
+	err = e.switchTo(ctx, h, dir, closure, goal, confirm, prev)
 	if err != nil {
-		if setProfile && prevProfile != "" && prevProfile != closure {
-			// Best effort, on a fresh context: an interrupt must not
-			// leave the profile ahead of the running system.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			e.run(rctx, h, sudo, nil, "nix-env", "--profile", systemProfile, "--set", prevProfile)
-			cancel()
+		if setProfile {
+			e.restoreProfile(ctx, h, prevGen)
 		}
-		var ee *remote.ExitError
-		if errors.As(err, &ee) {
-			return nil, &runtime.HostError{Host: h.Name, Step: "activate",
-				Err: fmt.Errorf("%s/bin/switch-to-configuration %s exited with status %d", closure, goal, ee.Code),
-				Log: tail(string(ee.Stderr), 20)}
+		return nil, err
+	}
+	if confirm > 0 {
+		if err := e.confirm(ctx, h, dir, prev, o.Confirm); err != nil {
+			return nil, err
 		}
-		return nil, hostErr(h, "activate", fmt.Errorf("switch-to-configuration %s: %w", goal, err))
 	}
 	res := &runtime.ActivateResult{Previous: prev, Current: prev}
 	switch goal {
@@ -100,6 +126,119 @@ func (e *Executor) Activate(ctx context.Context, h *runtime.Host, closure, goal 
 		}
 	}
 	return res, nil
+}
+
+// switchTo runs closure's switch-to-configuration goal, detached, and
+// collects its outcome, reconnecting if the connection drops meanwhile.
+func (e *Executor) switchTo(ctx context.Context, h *runtime.Host, dir, closure, goal string, confirm int, prev string) error {
+	sudo := h.TargetUser != "root"
+	_, err := e.run(ctx, h, sudo, nil, "sh", "-c", activateScript, "fleet-activate", dir, closure, goal, fmt.Sprint(confirm), prev)
+	if err != nil && isConnErr(err) && ctx.Err() == nil {
+		err = e.collect(ctx, h, sudo, dir)
+	}
+	var ee *remote.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ee):
+		return &runtime.HostError{Host: h.Name, Step: "activate",
+			Err: fmt.Errorf("%s/bin/switch-to-configuration %s exited with status %d", closure, goal, ee.Code),
+			Log: tail(ee.Stderr, 20)}
+	}
+	return hostErr(h, "activate", fmt.Errorf("switch-to-configuration %s: %w", goal, err))
+}
+
+// confirm proves the new system still lets fleet in: a fresh SSH
+// connection, within the window, marks it confirmed. Failing that, the
+// host rolls itself back; confirm waits for that and reports it.
+func (e *Executor) confirm(ctx context.Context, h *runtime.Host, dir, prev string, window time.Duration) error {
+	sudo := h.TargetUser != "root"
+	cctx, cancel := context.WithTimeout(ctx, window)
+	err := e.runFresh(cctx, h, sudo, "sh", "-c", confirmScript, "fleet-confirm", dir)
+	cancel()
+	if err == nil {
+		return nil
+	}
+	why := fmt.Errorf("the new system was not confirmed within %v (%v): the host rolls itself back to %s", window, err, prev)
+	// Wait for the host's own rollback and check it took.
+	deadline := time.Now().Add(window + 2*time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		out, rerr := e.outputFresh(rctx, h, "cat", dir+"/rolledback")
+		cancel()
+		if rerr == nil {
+			cur, _ := e.readlink(ctx, h, "/run/current-system")
+			if cur == prev {
+				return &runtime.HostError{Host: h.Name, Step: "activate", Err: fmt.Errorf("%v; it did, and runs %s again", why, prev), Log: tail(out, 20)}
+			}
+			return &runtime.HostError{Host: h.Name, Step: "activate", Err: fmt.Errorf("%v; it tried, but runs %q", why, cur), Log: tail(out, 20)}
+		}
+		time.Sleep(time.Second)
+	}
+	return &runtime.HostError{Host: h.Name, Step: "activate", Err: fmt.Errorf("%v; fleet could not reach it since", why)}
+}
+
+var genRE = regexp.MustCompile(`^system-([0-9]+)-link$`)
+
+// generation is the number of the system profile's current generation,
+// 0 if there is none.
+func (e *Executor) generation(ctx context.Context, h *runtime.Host) (int, error) {
+	link, err := e.readlink(ctx, h, systemProfile)
+	if err != nil || link == "" {
+		return 0, err
+	}
+	m := genRE.FindStringSubmatch(strings.TrimPrefix(link, "/nix/var/nix/profiles/"))
+	if m == nil {
+		return 0, nil
+	}
+	var n int
+	fmt.Sscan(m[1], &n)
+	return n, nil
+}
+
+// restoreProfile points the system profile back at generation gen and
+// deletes the failed generation, so that the next boot and the next
+// rollback both see the previous system. Best effort, on a fresh
+// context: an interrupt must not leave the profile ahead of the system.
+func (e *Executor) restoreProfile(ctx context.Context, h *runtime.Host, gen int) {
+	if gen == 0 {
+		return
+	}
+	sudo := h.TargetUser != "root"
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	failed, _ := e.generation(rctx, h)
+	if _, err := e.run(rctx, h, sudo, nil, "nix-env", "--profile", systemProfile, "--switch-generation", fmt.Sprint(gen)); err != nil {
+		return
+	}
+	if failed > gen {
+		e.run(rctx, h, sudo, nil, "nix-env", "--profile", systemProfile, "--delete-generations", fmt.Sprint(failed))
+	}
+}
+
+// Rollback steps the system profile back one generation and switches to
+// that system.
+func (e *Executor) Rollback(ctx context.Context, h *runtime.Host) (*runtime.ActivateResult, error) {
+	sudo := h.TargetUser != "root"
+	prev, err := e.readlink(ctx, h, "/run/current-system")
+	if err != nil {
+		return nil, hostErr(h, "rollback", err)
+	}
+	if _, err := e.run(ctx, h, sudo, nil, "nix-env", "--profile", systemProfile, "--rollback"); err != nil {
+		return nil, hostErr(h, "rollback", fmt.Errorf("no previous generation to roll back to: %w", err))
+	}
+	target, err := e.readlink(ctx, h, "-f", systemProfile)
+	if err != nil || !isStorePath(target) {
+		return nil, hostErr(h, "rollback", fmt.Errorf("the system profile points at %q: %v", target, err))
+	}
+	dir := fmt.Sprintf("/run/fleet/%s-%s-rollback", e.runID, h.Name)
+	if err := e.switchTo(ctx, h, dir, target, "switch", 0, ""); err != nil {
+		if he, ok := err.(*runtime.HostError); ok {
+			he.Step = "rollback"
+		}
+		return nil, err
+	}
+	return &runtime.ActivateResult{Previous: prev, Current: target}, nil
 }
 
 // collect reconnects to h after the connection dropped during an

@@ -137,6 +137,37 @@ func (e *Executor) run(ctx context.Context, h *runtime.Host, sudo bool, stdin io
 	return out.String(), err
 }
 
+// runFresh runs argv on h over a new SSH connection, closed afterwards:
+// proof that the host still accepts connections (dead-man confirmation).
+func (e *Executor) runFresh(ctx context.Context, h *runtime.Host, sudo bool, argv ...string) error {
+	_, err := e.outputFresh2(ctx, h, sudo, argv...)
+	return err
+}
+
+// outputFresh is runFresh returning stdout, without sudo.
+func (e *Executor) outputFresh(ctx context.Context, h *runtime.Host, argv ...string) (string, error) {
+	return e.outputFresh2(ctx, h, h.TargetUser != "root", argv...)
+}
+
+func (e *Executor) outputFresh2(ctx context.Context, h *runtime.Host, sudo bool, argv ...string) (string, error) {
+	var r runner = localRunner{host: h.Name}
+	if !isLocal(h) {
+		ep, err := remote.Resolve(e.opts.SSH, remote.Target{Host: h.TargetHost, User: h.TargetUser, Port: h.TargetPort})
+		if err != nil {
+			return "", err
+		}
+		c, err := remote.Dial(ctx, ep)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		r = c
+	}
+	var out strings.Builder
+	err := r.Run(ctx, remote.Cmd{Argv: argv, Sudo: sudo, Stdout: &out})
+	return out.String(), err
+}
+
 // hostErr wraps err as the failure of step on h.
 func hostErr(h *runtime.Host, step string, err error) error {
 	if err == nil {
