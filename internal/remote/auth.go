@@ -32,6 +32,9 @@ func (e *AuthError) Error() string {
 	var b strings.Builder
 	if len(e.Tried) == 0 {
 		fmt.Fprintf(&b, "ssh %s: no usable key to authenticate with", e.Endpoint)
+		if e.Err != nil {
+			fmt.Fprintf(&b, " (%v)", e.Err)
+		}
 	} else {
 		fmt.Fprintf(&b, "ssh %s: authentication failed (offered: %s)", e.Endpoint, strings.Join(e.Tried, ", "))
 	}

@@ -208,7 +208,7 @@ func Resolve(o Options, t Target) (Endpoint, error) {
 	if e.HostKeyAlias != "" {
 		tokens['k'] = e.HostKeyAlias
 	}
-	path := func(key, v string) (string, error) {
+	path := func(v string) (string, error) {
 		return env.expandPath(v, tokens)
 	}
 
@@ -227,7 +227,7 @@ func Resolve(o Options, t Target) (Endpoint, error) {
 	}
 	if len(cfgIDs) == 0 {
 		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-			p, err := path("IdentityFile", "~/.ssh/"+n)
+			p, err := path("~/.ssh/" + n)
 			if err != nil {
 				return fail("default identity: %v", err)
 			}
@@ -238,7 +238,7 @@ func Resolve(o Options, t Target) (Endpoint, error) {
 		if strings.EqualFold(f, "none") {
 			continue
 		}
-		p, err := path("IdentityFile", f)
+		p, err := path(f)
 		if err != nil {
 			return fail("IdentityFile %q: %v", f, err)
 		}
@@ -262,7 +262,7 @@ func Resolve(o Options, t Target) (Endpoint, error) {
 		case strings.HasPrefix(v, "$"):
 			agentSock = os.Getenv(strings.Trim(v[1:], "{}"))
 		default:
-			if agentSock, err = path("IdentityAgent", v); err != nil {
+			if agentSock, err = path(v); err != nil {
 				return fail("IdentityAgent %q: %v", v, err)
 			}
 		}
@@ -286,7 +286,7 @@ func Resolve(o Options, t Target) (Endpoint, error) {
 		if v == "" {
 			v = "~/.ssh/known_hosts ~/.ssh/known_hosts2"
 		}
-		if e.KnownHostsFiles, err = pathList(v, func(s string) (string, error) { return path("UserKnownHostsFile", s) }); err != nil {
+		if e.KnownHostsFiles, err = pathList(v, path); err != nil {
 			return fail("UserKnownHostsFile: %v", err)
 		}
 	}
@@ -296,7 +296,7 @@ func Resolve(o Options, t Target) (Endpoint, error) {
 		if v == "" {
 			v = defaultGlobalKnownHosts + " " + defaultGlobalKnownHosts2
 		}
-		if e.GlobalKnownHostsFiles, err = pathList(v, func(s string) (string, error) { return path("GlobalKnownHostsFile", s) }); err != nil {
+		if e.GlobalKnownHostsFiles, err = pathList(v, path); err != nil {
 			return fail("GlobalKnownHostsFile: %v", err)
 		}
 	}

@@ -5,6 +5,18 @@
 // identity files, known_hosts verification, keepalives), and Conn.Run runs
 // one command per session; the command line is always built with
 // shell.Join, so argv elements arrive intact.
+//
+// Each command is run as
+//
+//	/bin/sh -c 'printf '\''fleet-remote-pid %d\n'\'' "$$" >&2 && exec "$@"' sh ARGV...
+//
+// (all of it quoted by shell.Join): the wrapper reports the command's pid
+// on stderr, where Run takes it off again, so that a cancelled command can
+// be sent SIGTERM with kill(1) from a second session. OpenSSH's sshd
+// ignores the SSH "signal" request for root logins, and closing the
+// session does not stop a command that neither reads nor writes; without
+// the pid a cancelled command would run on, and keep its sshd session (one
+// of MaxSessions) until it ended by itself.
 package remote
 
 import (
@@ -38,8 +50,10 @@ var ErrClosed = errors.New("ssh connection closed")
 // ExitError is a remote command that ran and exited non-zero (or was killed
 // by a signal).
 type ExitError struct {
-	Host    string // the host's name (Endpoint.Host)
-	Command string // the quoted command line as run, sudo prefix included
+	Host string // the host's name (Endpoint.Host)
+	// Command is the command line, shell.Join(argv) with the sudo prefix
+	// if any (the pid-reporting wrapper around it left out).
+	Command string
 	Code    int    // exit status; 128+n when killed by signal n
 	Signal  string // signal name without "SIG" ("TERM"), when killed by one
 	// Stderr is the end (at most 64 KiB) of the command's stderr.
@@ -103,6 +117,10 @@ type Conn struct {
 	mu       sync.Mutex
 	closed   bool  // Close was called
 	deathErr error // why the connection is gone; set before done is closed
+
+	relMu      sync.Mutex
+	relPending int  // session slots waiting for releaser
+	relRunning bool // a releaser goroutine is running
 }
 
 // Endpoint returns the endpoint c is connected to.
@@ -174,8 +192,12 @@ func Dial(ctx context.Context, e Endpoint) (*Conn, error) {
 	}
 	defer keys.close()
 	if len(keys.signers) == 0 {
+		agentState := "no ssh-agent (SSH_AUTH_SOCK unset)"
+		if e.AgentSocket != "" {
+			agentState = "no usable ssh-agent key"
+		}
 		return nil, &AuthError{Endpoint: e.String(), Encrypted: keys.encrypted, Problems: keys.problems,
-			Err: fmt.Errorf("no ssh-agent key and no readable identity file (looked for %s)", strings.Join(e.IdentityFiles, ", "))}
+			Err: fmt.Errorf("%s, and no readable identity file among %s", agentState, strings.Join(e.IdentityFiles, ", "))}
 	}
 
 	checker := newHostKeyChecker(e)
@@ -386,11 +408,17 @@ const (
 
 // Run runs cmd in a new session and waits for it. The command line is
 // shell.Join(argv), prefixed with `sudo -n --` for Sudo when the user is not
-// root. A non-zero exit gives an *ExitError (a *SudoError when sudo wanted
-// a password); a dead connection an error wrapping ErrConnLost. When ctx is
-// done the command gets SIGTERM, then its session is closed, and Run
-// returns an error wrapping ctx.Err(). Stdout and Stderr are not written to
-// after Run returns.
+// root (and wrapped as the package documentation shows). At most
+// MaxSessions-1 Runs are under way at once on a Conn; others wait.
+//
+// A non-zero exit gives an *ExitError (a *SudoError when sudo wanted a
+// password); a dead connection an error wrapping ErrConnLost; a failure
+// reading Stdin or writing Stdout/Stderr stops the command and is returned.
+// When ctx is done the command gets SIGTERM (by an SSH signal request and
+// by kill(1)), its session is closed after at most 250ms, and Run returns
+// an error wrapping ctx.Err(). Stdout and Stderr are not written to after
+// Run returns; Stdin may still be read once more if the command ended
+// without reading all of it.
 func (c *Conn) Run(ctx context.Context, cmd Cmd) error {
 	argv := cmd.Argv
 	sudo := cmd.Sudo && c.ep.User != "root"
@@ -461,6 +489,7 @@ func (c *Conn) Run(ctx context.Context, cmd Cmd) error {
 	select {
 	case err = <-waitc:
 		sess.Close()
+		pw.flush()
 		g.close()
 	case <-runCtx.Done():
 		// The "signal" request works for non-root logins only (sshd
@@ -488,6 +517,9 @@ func (c *Conn) Run(ctx context.Context, cmd Cmd) error {
 		}
 		cancelGrace()
 		sess.Close()
+		if exited {
+			pw.flush()
+		}
 		g.close()
 		if !exited {
 			// Give the server a moment to confirm the close, so that the
@@ -557,7 +589,7 @@ func (c *Conn) openSession(ctx context.Context) (*ssh.Session, func(), error) {
 		}
 		sess, err := c.client.NewSession()
 		if err == nil {
-			return sess, c.slots.release, nil
+			return sess, c.releaseLater, nil
 		}
 		// sshd refuses a session beyond its MaxSessions ("open failed",
 		// with reason administratively prohibited or connect failed); a
@@ -624,6 +656,49 @@ func (c *Conn) checkLost() error {
 
 var errDone = errors.New("connection done")
 
+// releaseLater frees the slot of a closed session once the server has
+// surely processed the close: sshd frees a session only after the loop
+// iteration that read the client's CHANNEL_CLOSE, and refuses a new one
+// read in the same batch ("no more sessions"). A global request round trip
+// guarantees that; one round trip serves all the slots pending when it
+// starts, so the cost is not one round trip per session.
+func (c *Conn) releaseLater() {
+	c.relMu.Lock()
+	c.relPending++
+	start := !c.relRunning
+	c.relRunning = true
+	c.relMu.Unlock()
+	if start {
+		go c.releaser()
+	}
+}
+
+func (c *Conn) releaser() {
+	for {
+		c.relMu.Lock()
+		n := c.relPending
+		c.relPending = 0
+		if n == 0 {
+			c.relRunning = false
+			c.relMu.Unlock()
+			return
+		}
+		c.relMu.Unlock()
+		answered := make(chan struct{})
+		go func() {
+			c.client.SendRequest("keepalive@openssh.com", true, nil)
+			close(answered)
+		}()
+		select {
+		case <-answered:
+		case <-c.done:
+		}
+		for range n {
+			c.slots.release()
+		}
+	}
+}
+
 // limiter bounds the sessions open at once.
 type limiter struct {
 	mu     sync.Mutex
@@ -664,15 +739,15 @@ func (l *limiter) release() {
 	l.mu.Unlock()
 }
 
-// shrink lowers the limit to the number of other open sessions (at least
-// 1), and returns that number; called by the holder of a slot whose
-// session was refused.
+// shrink lowers the limit below the number of other open sessions, that
+// is the server's limit, keeping one spare (but at least 1), and returns
+// that number; called by the holder of a slot whose session was refused.
 func (l *limiter) shrink() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	others := l.active - 1
-	if l.limit > max(others, 1) {
-		l.limit = max(others, 1)
+	if n := max(others-1, 1); l.limit > n {
+		l.limit = n
 	}
 	return others
 }
@@ -798,16 +873,20 @@ func wrapCommand(argv []string) (string, error) {
 	return shell.Join(append([]string{"/bin/sh", "-c", wrapperScript, "sh"}, argv...)...)
 }
 
-// pidWriter takes the wrapper's pid line off the front of stderr and passes
-// the rest on.
+// pidWriter takes the wrapper's pid line off stderr and passes everything
+// else on. The line is the first the wrapper writes, but the login shell's
+// start-up files may have written lines before it; those are passed on.
 type pidWriter struct {
 	w    io.Writer
 	mu   sync.Mutex
-	head []byte // bytes before the first newline, while undecided
+	head []byte // bytes not passed on yet, while looking for the line
+	seen int    // bytes seen while looking
 	done bool
 	pid  int
-	got  chan struct{} // closed once the first line is decided
+	got  chan struct{} // closed once the line is found or given up on
 }
+
+const maxPidSearch = 16 << 10
 
 func (p *pidWriter) Write(b []byte) (int, error) {
 	p.mu.Lock()
@@ -816,29 +895,59 @@ func (p *pidWriter) Write(b []byte) (int, error) {
 		return p.w.Write(b)
 	}
 	n := len(b)
+	p.seen += n
 	p.head = append(p.head, b...)
-	i := bytes.IndexByte(p.head, '\n')
-	if i < 0 && len(p.head) < 64 {
-		p.mu.Unlock()
-		return n, nil
-	}
-	rest := p.head
-	if i >= 0 && bytes.HasPrefix(p.head, []byte(pidMarker)) {
-		if pid, err := strconv.Atoi(string(p.head[len(pidMarker):i])); err == nil {
-			p.pid = pid
-			rest = p.head[i+1:]
+	var out []byte
+	for {
+		i := bytes.IndexByte(p.head, '\n')
+		if i < 0 {
+			break
 		}
+		line := p.head[:i+1]
+		if bytes.HasPrefix(line, []byte(pidMarker)) {
+			if pid, err := strconv.Atoi(string(line[len(pidMarker):i])); err == nil {
+				p.pid = pid
+				out = append(out, p.head[i+1:]...)
+				p.head = nil
+				p.done = true
+				break
+			}
+		}
+		out = append(out, line...)
+		p.head = p.head[i+1:]
 	}
-	p.head = nil
-	p.done = true
-	close(p.got)
+	if !p.done && p.seen > maxPidSearch {
+		out = append(out, p.head...)
+		p.head = nil
+		p.done = true
+	}
+	if p.done {
+		close(p.got)
+	}
 	p.mu.Unlock()
-	if len(rest) > 0 {
-		if _, err := p.w.Write(rest); err != nil {
+	if len(out) > 0 {
+		if _, err := p.w.Write(out); err != nil {
 			return 0, err
 		}
 	}
 	return n, nil
+}
+
+// flush passes on what is held back; called when the command has ended.
+func (p *pidWriter) flush() {
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return
+	}
+	out := p.head
+	p.head = nil
+	p.done = true
+	close(p.got)
+	p.mu.Unlock()
+	if len(out) > 0 {
+		p.w.Write(out)
+	}
 }
 
 func (p *pidWriter) value() int {

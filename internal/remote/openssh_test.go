@@ -23,6 +23,7 @@ import (
 // realSSHD is an OpenSSH sshd on 127.0.0.1:2222 inside the test's private
 // network namespace.
 type realSSHD struct {
+	pid      int // the listener
 	dir      string
 	hostKey  testKey
 	port     int
@@ -92,6 +93,7 @@ SetEnv HOME=%s
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	s.pid = cmd.Process.Pid
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
@@ -267,6 +269,40 @@ func TestOpenSSH(t *testing.T) {
 		}
 	})
 
+	t.Run("connection lost", func(t *testing.T) {
+		before := s.children()
+		c, err := s.dial(t, s.options(t, known, s.userKeys["ed25519"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ours []int
+		for pid := range s.children() {
+			if !before[pid] {
+				ours = append(ours, pid)
+			}
+		}
+		if len(ours) != 1 {
+			t.Fatalf("cannot tell this connection's sshd process: %v", ours)
+		}
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx, Cmd{Argv: []string{"sleep", "5"}}) }()
+		time.Sleep(300 * time.Millisecond)
+		// The per-connection sshd process dies: the TCP connection is
+		// closed under the running command.
+		syscall.Kill(ours[0], syscall.SIGKILL)
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrConnLost) {
+				t.Fatalf("err = %v, want ErrConnLost", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not notice")
+		}
+		if !errors.Is(c.Err(), ErrConnLost) {
+			t.Errorf("Err() = %v", c.Err())
+		}
+	})
+
 	t.Run("rsa identity", func(t *testing.T) {
 		c, err := s.dial(t, s.options(t, known, s.userKeys["rsa"]))
 		if err != nil {
@@ -311,6 +347,22 @@ func TestOpenSSH(t *testing.T) {
 			}
 		}
 	})
+}
+
+// children returns the pids of the listener's children (one per client
+// connection).
+func (s *realSSHD) children() map[int]bool {
+	out := map[int]bool{}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", s.pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, w := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(w); err == nil {
+				out[pid] = true
+			}
+		}
+	}
+	return out
 }
 
 func parallelSessions(t *testing.T, c *Conn, n int) {
