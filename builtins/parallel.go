@@ -116,6 +116,9 @@ schedule:
 				failed = true
 			}
 			mu.Unlock()
+			if err != nil && collect {
+				s.ItemFailed(item, err)
+			}
 		}(i, item)
 	}
 	wg.Wait()

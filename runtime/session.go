@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -203,6 +204,32 @@ func (s *Session) End(st *Step, err error, elapsed time.Duration) {
 	if s.observer != nil {
 		s.observer.StepFinished(st, err, elapsed)
 	}
+}
+
+// ItemFailed records that the work of a parallel() item failed when
+// the item is a host and its failure was not a step's (e.g. a
+// strategy's fail()): the host still counts as failed for the run.
+func (s *Session) ItemFailed(item starlark.Value, err error) {
+	h, ok := item.(*Host)
+	if !ok {
+		return
+	}
+	var he *HostError
+	if errors.As(err, &he) {
+		return // recorded when the step ended
+	}
+	var intr *Interrupted
+	if errors.As(err, &intr) {
+		return
+	}
+	msg := err.Error()
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		msg = ee.Msg
+	}
+	s.mu.Lock()
+	s.failures = append(s.failures, &HostError{Host: h.Name, Step: "rollout", Err: errors.New(msg)})
+	s.mu.Unlock()
 }
 
 // Log sends a message from the script to the observer.

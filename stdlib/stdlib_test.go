@@ -2,6 +2,7 @@ package stdlib_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -42,7 +43,8 @@ func TestStar(t *testing.T) {
 				_, err = prog.Call(context.Background(), name, sel, runtime.RunOptions{
 					Executor: runtime.Recorder{}, Goal: "switch", Parallel: 10, DryRun: true,
 				})
-				if err != nil {
+				var hf *runtime.HostFailures
+				if err != nil && !errors.As(err, &hf) { // failed hosts are the point of some tests
 					if se, ok := err.(*runtime.ScriptError); ok {
 						t.Fatal(se.Detail())
 					}

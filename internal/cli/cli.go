@@ -29,11 +29,43 @@ const (
 
 // Main runs the CLI and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, abort := context.WithCancel(context.Background())
+	defer abort()
 	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, permute(app, args))
+	args = permute(app, args)
+	// A deploy stops gently on the first interrupt (nothing new starts,
+	// steps in flight finish) and aborts on the second; anything else
+	// stops at once.
+	gentle := len(args) > 1 && args[1] == "run"
+	stopping := make(chan struct{})
+	app.Metadata = map[string]any{"stop": (<-chan struct{})(stopping)}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		for n := 1; ; n++ {
+			select {
+			case <-sigs:
+			case <-ctx.Done():
+				return
+			}
+			if n == 1 && gentle {
+				close(stopping)
+				fmt.Fprintln(stderr, "fleet: interrupted: letting the steps in flight finish, starting nothing new (interrupt again to abort now)")
+				continue
+			}
+			abort()
+			return
+		}
+	}()
+	err := app.RunContext(ctx, args)
 	return report(ctx, err, stderr)
+}
+
+// stopChan is closed by the first interrupt of a deploy.
+func stopChan(c *cli.Context) <-chan struct{} {
+	ch, _ := c.App.Metadata["stop"].(<-chan struct{})
+	return ch
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
@@ -148,6 +180,12 @@ func report(ctx context.Context, err error, stderr io.Writer) int {
 		return exitHostFailed
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		fmt.Fprintf(stderr, "%s interrupted\n", red("fleet:"))
+		var hf *runtime.HostFailures
+		if errors.As(err, &hf) {
+			for _, he := range hf.Errs {
+				fmt.Fprintf(stderr, "%s %s\n", red("error:"), he)
+			}
+		}
 		return exitInterrupted
 	case errors.As(err, &se):
 		fmt.Fprintf(stderr, "%s %s\n", red("error:"), se.Detail())

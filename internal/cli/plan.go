@@ -103,7 +103,11 @@ func describe(st *runtime.Step) string {
 	case "rollback":
 		s = "to the previous generation on " + st.Target
 	case "check":
-		s = fmt.Sprintf("%s on %s", st.Check, st.Target)
+		if strings.HasPrefix(st.Check, "http ") {
+			s = st.Check + " (from this machine)"
+		} else {
+			s = fmt.Sprintf("%s on %s", st.Check, st.Target)
+		}
 	case "sleep":
 		s = fmt.Sprintf("%gs", st.Seconds)
 	case "run":

@@ -55,9 +55,15 @@ Examples:
 			ex := executor.New(opts)
 			defer ex.Close()
 			_, err = prog.Deploy(c.Context, sel, runtime.RunOptions{
-				Executor: ex, Observer: obs, Goal: c.String("goal"), Parallel: c.Int("parallel"),
+				Executor: ex, Observer: obs, Goal: c.String("goal"), Parallel: c.Int("parallel"), Stop: stopChan(c),
 			})
-			obs.summary(err, c.Context.Err() != nil || errors.Is(err, context.Canceled))
+			interrupted := c.Context.Err() != nil || errors.Is(err, context.Canceled)
+			select {
+			case <-stopChan(c):
+				interrupted = true
+			default:
+			}
+			obs.summary(err, interrupted)
 			return err
 		},
 	}
