@@ -35,7 +35,7 @@ func pushFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 	}
 	st := s.Begin(th, &runtime.Step{Host: h.Name, Action: "push", Closure: closure, Target: h.Target()})
 	start := time.Now()
-	r, err := s.Executor().Push(s.Context(), h, closure)
+	r, err := s.Executor().Push(s.StepContext(st), h, closure)
 	if err == nil && !s.DryRun() {
 		st.Result = &runtime.StepResult{Paths: r.Paths, Missing: r.Missing, Bytes: r.Bytes}
 	}

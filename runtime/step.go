@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"sort"
 	"time"
 )
@@ -62,4 +63,36 @@ func lessKey(a, b []int) bool {
 		}
 	}
 	return len(a) < len(b)
+}
+
+// Progress is an optional part of an Observer: it hears how far a long
+// step (a push) has got.
+type Progress interface {
+	StepProgress(s *Step, done, total int64, unit string)
+}
+
+type progressKey struct{}
+
+// WithProgress returns a context whose long-running executor work
+// reports its progress to fn.
+func WithProgress(ctx context.Context, fn func(done, total int64, unit string)) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
+}
+
+// ReportProgress tells the observer of the step running under ctx how
+// far it has got; without one it does nothing.
+func ReportProgress(ctx context.Context, done, total int64, unit string) {
+	if fn, ok := ctx.Value(progressKey{}).(func(int64, int64, string)); ok {
+		fn(done, total, unit)
+	}
+}
+
+// StepContext is the context for the executor work of step st: it
+// carries progress reports to the observer, if it listens.
+func (s *Session) StepContext(st *Step) context.Context {
+	p, ok := s.observer.(Progress)
+	if !ok {
+		return s.ctx
+	}
+	return WithProgress(s.ctx, func(done, total int64, unit string) { p.StepProgress(st, done, total, unit) })
 }

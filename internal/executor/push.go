@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/fleet-deploy/fleet/runtime"
 )
@@ -93,7 +94,15 @@ func (e *Executor) stream(ctx context.Context, h *runtime.Host, sudo bool, paths
 		pw.CloseWithError(err)
 		exported <- err
 	}()
-	cr := &countingReader{r: pr}
+	total := int64(0)
+	if out, err := exec.CommandContext(ctx, "nix-store", append([]string{"--query", "--size"}, paths...)...).Output(); err == nil {
+		for _, f := range strings.Fields(string(out)) {
+			var n int64
+			fmt.Sscan(f, &n)
+			total += n
+		}
+	}
+	cr := &countingReader{r: pr, report: func(n int64) { runtime.ReportProgress(ctx, n, total, "bytes") }}
 	_, err := e.run(ctx, h, sudo, cr, "nix-store", "--import")
 	pr.CloseWithError(errors.New("import ended"))
 	cancel()
@@ -106,14 +115,22 @@ func (e *Executor) stream(ctx context.Context, h *runtime.Host, sudo bool, paths
 	return cr.n.Load(), nil
 }
 
+// countingReader counts the bytes of a push and reports them at most
+// ten times a second.
 type countingReader struct {
-	r io.Reader
-	n atomic.Int64
+	r      io.Reader
+	n      atomic.Int64
+	report func(int64)
+	last   time.Time
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
+	total := c.n.Add(int64(n))
+	if c.report != nil && (err != nil || time.Since(c.last) > 100*time.Millisecond) {
+		c.last = time.Now()
+		c.report(total)
+	}
 	return n, err
 }
 
