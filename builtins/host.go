@@ -12,7 +12,7 @@ import (
 func init() {
 	register(&Builtin{
 		Name: "host",
-		Doc: `host(name, system="x86_64-linux", target_host=None, target_user=None, target_port=None, allow_local=False, build_on_target=False, tags=[], vars={}, nixos=None, attr=None)
+		Doc: `host(name, system="x86_64-linux", target_host=None, target_user=None, target_port=None, allow_local=False, build_on_target=False, tags=[], vars={}, nixos=None, attr=None, keys=[])
 
 Declares a machine of the inventory and returns it. Call it while
 fleet.star loads (typically from your host factory); names are unique.
@@ -21,6 +21,7 @@ listing) but never deployed. target_user defaults to root, target_port to
 22; values given here win over ~/.ssh/config. Exactly one of nixos (a
 nixos_system(...)) or attr ("<flake>#nixosConfigurations.NAME") says how
 to build its system. vars is free data for your scripts and modules.
+keys are secret(...) files uploaded on deploy.
 The returned value is frozen and hashable; read fields as h.name,
 h.tags, h.target ("user@host:port"), h.deployable, ...`,
 		Fn: hostFn,
@@ -40,14 +41,14 @@ func hostFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 		name                                      string
 		system                                                   = "x86_64-linux"
 		targetHost, targetUser, targetPort, nixos starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None
-		attr, tags, vars                          starlark.Value = starlark.None, starlark.None, starlark.None
+		attr, tags, vars, keys                    starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None
 		allowLocal, buildOnTarget                 bool
 	)
 	if err := starlark.UnpackArgs("host", args, kwargs,
 		"name", &name, "system?", &system,
 		"target_host?", &targetHost, "target_user?", &targetUser, "target_port?", &targetPort,
 		"allow_local?", &allowLocal, "build_on_target?", &buildOnTarget,
-		"tags?", &tags, "vars?", &vars, "nixos?", &nixos, "attr?", &attr,
+		"tags?", &tags, "vars?", &vars, "nixos?", &nixos, "attr?", &attr, "keys?", &keys,
 	); err != nil {
 		return nil, err
 	}
@@ -122,6 +123,24 @@ func hostFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 		}
 	}
 	h.Vars.Freeze()
+	if keys != starlark.None {
+		seq, ok := keys.(starlark.Indexable)
+		if !ok {
+			return nil, fail("keys must be a list of secret(...), got %s", keys.Type())
+		}
+		seen := map[string]bool{}
+		for i := 0; i < seq.Len(); i++ {
+			k, ok := seq.Index(i).(*runtime.Secret)
+			if !ok {
+				return nil, fail("keys[%d] must be a secret(...), got %s", i, seq.Index(i).Type())
+			}
+			if seen[k.Dest] {
+				return nil, fail("two keys for %s", k.Dest)
+			}
+			seen[k.Dest] = true
+			h.Keys = append(h.Keys, k)
+		}
+	}
 
 	switch {
 	case nixos != starlark.None && attr != starlark.None:

@@ -28,6 +28,10 @@ type Executor interface {
 	Check(ctx context.Context, h *Host, c *CheckSpec) error
 	// Sleep waits for d, or until ctx is done.
 	Sleep(ctx context.Context, d time.Duration) error
+	// UploadKey gets the key's content (reading its file or running its
+	// command here) and installs it on the host atomically; it returns
+	// the content's Hash.
+	UploadKey(ctx context.Context, h *Host, key *Secret) (string, error)
 }
 
 // ActivateOptions say how to activate.

@@ -32,6 +32,7 @@ type Host struct {
 	FlakeAttr     string         // attr= as written: "<flake>#nixosConfigurations.NAME"
 	Flake         string         // its flake, resolved: an absolute directory or a flake reference
 	AttrPath      string         // its attribute path, after '#'
+	Keys          []*Secret      // key files to upload
 
 	// Pos is where host() was called, for error messages.
 	Pos string
@@ -88,7 +89,7 @@ func (h *Host) Truth() starlark.Bool  { return starlark.True }
 func (h *Host) Hash() (uint32, error) { return starlark.String(h.Name).Hash() }
 
 var hostAttrs = []string{
-	"allow_local", "attr", "build_on_target", "deployable", "name", "nixos",
+	"allow_local", "attr", "build_on_target", "deployable", "keys", "name", "nixos",
 	"system", "tags", "target", "target_host", "target_port", "target_user", "vars",
 }
 
@@ -134,6 +135,12 @@ func (h *Host) Attr(name string) (starlark.Value, error) {
 		return h.NixOS, nil
 	case "attr":
 		return noneIfEmpty(h.FlakeAttr), nil
+	case "keys":
+		keys := make([]starlark.Value, len(h.Keys))
+		for i, k := range h.Keys {
+			keys[i] = k
+		}
+		return starlark.Tuple(keys), nil
 	}
 	return nil, nil // starlark reports "host has no .x field (did you mean ...)"
 }

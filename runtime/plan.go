@@ -53,6 +53,15 @@ func (Recorder) Rollback(ctx context.Context, h *Host) (*ActivateResult, error) 
 // Check pretends the host is healthy.
 func (Recorder) Check(ctx context.Context, h *Host, c *CheckSpec) error { return nil }
 
+// UploadKey touches nothing; it hashes inline content only (a plan
+// neither reads key files nor runs key commands).
+func (Recorder) UploadKey(ctx context.Context, h *Host, key *Secret) (string, error) {
+	if t, ok := key.Text(); ok {
+		return Hash(t), nil
+	}
+	return "", nil
+}
+
 // Sleep returns at once: a plan does not wait.
 func (Recorder) Sleep(ctx context.Context, d time.Duration) error { return nil }
 

@@ -57,6 +57,9 @@ type RunOptions struct {
 	Goal     string
 	Parallel int
 	DryRun   bool
+	// Strategy, when set, names a stdlib file ("@fleet//keys.star")
+	// whose deploy(ctx) runs instead of the script's.
+	Strategy string
 }
 
 // Deploy runs the script's deploy(ctx), or the stdlib default strategy
@@ -65,6 +68,7 @@ type RunOptions struct {
 func (p *Program) Deploy(ctx context.Context, sel *Selection, o RunOptions) ([]*Step, error) {
 	return p.Call(ctx, "deploy", sel, o)
 }
+
 
 // Call runs the script's global function name(ctx) the way Deploy runs
 // deploy(ctx). Tests of strategies use it to run test_* functions.
@@ -96,7 +100,7 @@ func (p *Program) Call(ctx context.Context, name string, sel *Selection, o RunOp
 	stop := context.AfterFunc(ctx, func() { th.Cancel("interrupted") })
 	defer stop()
 
-	fn, err := p.entry(th, name)
+	fn, err := p.entry(th, name, o.Strategy)
 	if err != nil {
 		return nil, err
 	}
@@ -120,10 +124,15 @@ func (p *Program) Call(ctx context.Context, name string, sel *Selection, o RunOp
 }
 
 // entry is the script's deploy function or the stdlib default.
-func (p *Program) entry(th *starlark.Thread, name string) (starlark.Callable, error) {
+func (p *Program) entry(th *starlark.Thread, name, strategy string) (starlark.Callable, error) {
 	v, ok := p.globals[name]
+	if strategy != "" {
+		ok = false
+	} else {
+		strategy = "@fleet//default.star"
+	}
 	if !ok && name == "deploy" {
-		g, err := p.session.loader.load(th, "@fleet//default.star")
+		g, err := p.session.loader.load(th, strategy)
 		if err != nil {
 			return nil, p.session.wrap(err)
 		}

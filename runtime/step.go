@@ -22,6 +22,7 @@ type Step struct {
 	Confirm int      `json:"confirm,omitempty"` // activate: dead-man window, seconds
 	Check   string   `json:"check,omitempty"`   // check: what is checked
 	Seconds float64  `json:"seconds,omitempty"` // sleep
+	Key     *KeyInfo `json:"key,omitempty"`     // upload-key
 	Group   string   `json:"group,omitempty"`   // e.g. "wave 1/2", from parallel(name=...)
 	Limit   int      `json:"limit,omitempty"`   // parallelism of the enclosing parallel()
 
@@ -29,6 +30,16 @@ type Step struct {
 	Result *StepResult `json:"result,omitempty"`
 
 	key []int // position in program order, see threadState
+}
+
+// KeyInfo describes an uploaded key without its content.
+type KeyInfo struct {
+	Dest   string `json:"dest"`
+	Owner  string `json:"owner"`
+	Group  string `json:"group"`
+	Mode   string `json:"mode"`
+	Source string `json:"source"`         // text, file PATH, command
+	Hash   string `json:"hash,omitempty"` // of the content, when known
 }
 
 // StepResult is what a finished step did.

@@ -108,6 +108,10 @@ func describe(st *runtime.Step) string {
 		} else {
 			s = fmt.Sprintf("%s on %s", st.Check, st.Target)
 		}
+	case "upload-key":
+		if k := st.Key; k != nil {
+			s = fmt.Sprintf("%s %s:%s %s from %s %s on %s", k.Dest, k.Owner, k.Group, k.Mode, k.Source, k.Hash, st.Target)
+		}
 	case "sleep":
 		s = fmt.Sprintf("%gs", st.Seconds)
 	case "run":

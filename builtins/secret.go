@@ -1,0 +1,152 @@
+package builtins
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/fleet-deploy/fleet/runtime"
+	"go.starlark.net/starlark"
+)
+
+func init() {
+	register(&Builtin{
+		Name: "secret",
+		Doc: `secret(dest, text=None, file=None, command=None, owner="root", group="root", mode="0600", upload="pre-activation")
+
+A key file for host(keys = [...]), like colmena's deployment.keys. Give
+exactly one source: text (inline), file (a local file, relative to this
+file, read at deploy time) or command (a list of words run on this
+machine at deploy time, e.g. ["pass", "show", "wifi"]). fleet uploads it
+over the host's SSH connection through stdin into a temporary file next
+to dest, sets owner, group and mode, then renames it into place. The
+content never appears in argv, logs, events, plans or errors - plans show
+dest, owner, mode and a hash. upload is "pre-activation" (before
+activate) or "post-activation".`,
+		Fn: secretFn,
+	})
+	register(&Builtin{
+		Name: "upload_keys",
+		Doc: `upload_keys(host, upload="pre-activation")
+
+Uploads the host's keys of that kind ("pre-activation",
+"post-activation", or "all"), one step each. The default strategy calls
+it before and after activation; fleet upload-keys does only this. A key
+whose command fails stops that host before activation. Only inside
+deploy(ctx).`,
+		Fn: uploadKeysFn,
+	})
+}
+
+var (
+	modeRE = regexp.MustCompile(`^0?[0-7]{3}$`)
+)
+
+func secretFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var (
+		dest                      string
+		textV, fileV, commandV    starlark.Value = starlark.None, starlark.None, starlark.None
+		owner, group, mode, phase                = "root", "root", "0600", "pre-activation"
+	)
+	if err := starlark.UnpackArgs("secret", args, kwargs, "dest", &dest, "text?", &textV, "file?", &fileV,
+		"command?", &commandV, "owner?", &owner, "group?", &group, "mode?", &mode, "upload?", &phase); err != nil {
+		return nil, err
+	}
+	fail := func(format string, a ...any) error {
+		return fmt.Errorf("secret(%q): %s", dest, fmt.Sprintf(format, a...))
+	}
+	if !path.IsAbs(dest) || path.Clean(dest) != dest || dest == "/" || strings.ContainsAny(dest, "\x00\n") {
+		return nil, fail("dest must be a clean absolute path such as \"/run/keys/wifi\"")
+	}
+	if !userRE.MatchString(owner) || !userRE.MatchString(group) {
+		return nil, fail("owner and group must be user and group names")
+	}
+	if !modeRE.MatchString(mode) {
+		return nil, fail("mode %q is not an octal mode such as \"0600\"", mode)
+	}
+	if phase != "pre-activation" && phase != "post-activation" {
+		return nil, fail("upload must be \"pre-activation\" or \"post-activation\", got %q", phase)
+	}
+	var (
+		text    []byte
+		file    string
+		command []string
+		n       int
+	)
+	if textV != starlark.None {
+		n++
+		t, ok := starlark.AsString(textV)
+		if !ok {
+			return nil, fail("text must be a string")
+		}
+		text = []byte(t)
+	}
+	if fileV != starlark.None {
+		n++
+		f, ok := starlark.AsString(fileV)
+		if !ok || f == "" {
+			return nil, fail("file must be a path")
+		}
+		s, err := session(th, "secret")
+		if err != nil {
+			return nil, err
+		}
+		file = s.Resolve(th, f)
+	}
+	if commandV != starlark.None {
+		n++
+		var err error
+		if _, isStr := commandV.(starlark.String); isStr {
+			return nil, fail("command must be a list of words, not a string")
+		}
+		if command, err = stringList("secret", "command", commandV); err != nil || len(command) == 0 {
+			return nil, fail("command must be a non-empty list of words")
+		}
+	}
+	if n != 1 {
+		return nil, fail("give exactly one of text=, file= or command=")
+	}
+	return runtime.NewSecret(dest, owner, group, mode, phase, text, file, command), nil
+}
+
+func uploadKeysFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var hostV starlark.Value
+	phase := "pre-activation"
+	if err := starlark.UnpackArgs("upload_keys", args, kwargs, "host", &hostV, "upload?", &phase); err != nil {
+		return nil, err
+	}
+	if phase != "pre-activation" && phase != "post-activation" && phase != "all" {
+		return nil, fmt.Errorf("upload_keys(): upload must be \"pre-activation\", \"post-activation\" or \"all\", got %q", phase)
+	}
+	h, err := deployableArg("upload_keys", hostV)
+	if err != nil {
+		return nil, err
+	}
+	s, err := deploySession(th, "upload_keys")
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, k := range h.Keys {
+		if phase != "all" && k.Upload != phase {
+			continue
+		}
+		info := &runtime.KeyInfo{Dest: k.Dest, Owner: k.Owner, Group: k.Group, Mode: k.Mode, Source: k.Source()}
+		if t, ok := k.Text(); ok {
+			info.Hash = runtime.Hash(t)
+		}
+		st := s.Begin(th, &runtime.Step{Host: h.Name, Action: "upload-key", Target: h.Target(), Key: info, Sudo: h.TargetUser != "root"})
+		start := timeNow()
+		hash, err := s.Executor().UploadKey(s.Context(), h, k)
+		if hash != "" {
+			info.Hash = hash
+		}
+		s.End(st, err, sinceStart(start))
+		if err != nil {
+			return nil, err
+		}
+		n++
+	}
+	return starlark.MakeInt(n), nil
+}
