@@ -69,7 +69,6 @@ func (p *Program) Deploy(ctx context.Context, sel *Selection, o RunOptions) ([]*
 	return p.Call(ctx, "deploy", sel, o)
 }
 
-
 // Call runs the script's global function name(ctx) the way Deploy runs
 // deploy(ctx). Tests of strategies use it to run test_* functions.
 func (p *Program) Call(ctx context.Context, name string, sel *Selection, o RunOptions) ([]*Step, error) {
