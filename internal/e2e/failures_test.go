@@ -227,8 +227,13 @@ host(name = "b", target_host = "b", target_user = "nixos", allow_local = True,
 	if err := b.StopSSHD(); err != nil {
 		t.Fatal(err)
 	}
-	script := fmt.Sprintf("export NIX_CONFIG=%s; cd /tmp/proj && /tmp/fleet run --json --override-input nixpkgs=%s fleet.star",
-		shQuote(os.Getenv("NIX_CONFIG")), filepath.Join(root, "testdata/mini-nixpkgs"))
+	// The checkout may live under /tmp, which the host does not see: give
+	// it its own copy of mini-nixpkgs.
+	if out, err := osexec.Command("cp", "-r", filepath.Join(root, "testdata/mini-nixpkgs"), filepath.Join(b.Root, "tmp", "mini-nixpkgs")).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	script := fmt.Sprintf("export NIX_CONFIG=%s; cd /tmp/proj && /tmp/fleet run --json --override-input nixpkgs=/tmp/mini-nixpkgs fleet.star",
+		shQuote(os.Getenv("NIX_CONFIG")))
 	out, err := b.Exec(context.Background(), script)
 	if err != nil {
 		t.Fatalf("local run: %v\n%s", err, out)
