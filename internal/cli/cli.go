@@ -94,6 +94,7 @@ Examples:
 			hostsCommand(),
 			checkCommand(),
 			execCommand(),
+			statusCommand(),
 		},
 	}
 }

@@ -436,3 +436,26 @@ func closurePaths(ctx context.Context, closure string) ([]string, error) {
 	}
 	return paths, nil
 }
+
+// Evaluate returns the system each host would get now, without
+// building it: one evaluation (nix-instantiate), then the derivations'
+// output paths.
+func (e *Executor) Evaluate(ctx context.Context, hosts []*runtime.Host) (map[string]string, error) {
+	expr, attrs, err := BuildExpr(hosts, e.opts.Overrides)
+	if err != nil {
+		return nil, err
+	}
+	drvs, log, err := e.nix(ctx, "nix-instantiate", expr, attrs)
+	if err != nil {
+		return nil, buildError(hosts, log, err)
+	}
+	out := make(map[string]string, len(hosts))
+	for i, h := range hosts {
+		o, err := exec.CommandContext(ctx, "nix-store", "--query", "--outputs", drvs[i]).Output()
+		if err != nil {
+			return nil, fmt.Errorf("%s: nix-store --query --outputs: %v", h.Name, err)
+		}
+		out[h.Name] = strings.TrimSpace(string(o))
+	}
+	return out, nil
+}

@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 
@@ -47,4 +48,42 @@ func (e *Executor) Exec(ctx context.Context, h *runtime.Host, argv []string, std
 		return ee.Code, nil
 	}
 	return 0, err
+}
+
+// SystemState is what a host runs.
+type SystemState struct {
+	Current    string // /run/current-system
+	Booted     string // /run/booted-system, if the host has one
+	Profile    string // the system profile's target
+	Generation int    // the system profile's generation
+}
+
+// stateScript prints the three links, one per line (empty if absent).
+const stateScript = `readlink /run/current-system; echo; readlink /run/booted-system; echo; readlink -f /nix/var/nix/profiles/system; echo; readlink /nix/var/nix/profiles/system; echo`
+
+// State asks h what it runs.
+func (e *Executor) State(ctx context.Context, h *runtime.Host) (*SystemState, error) {
+	out, err := e.run(ctx, h, false, nil, "sh", "-c", stateScript)
+	if err != nil {
+		return nil, err
+	}
+	// Each readlink prints a line or nothing, each echo an empty line.
+	var vals []string
+	cur := ""
+	for _, l := range strings.Split(out, "\n") {
+		if l == "" {
+			vals = append(vals, cur)
+			cur = ""
+			continue
+		}
+		cur = strings.TrimSpace(l)
+	}
+	for len(vals) < 4 {
+		vals = append(vals, "")
+	}
+	st := &SystemState{Current: vals[0], Booted: vals[1], Profile: vals[2]}
+	if m := genRE.FindStringSubmatch(vals[3]); m != nil {
+		fmt.Sscan(m[1], &st.Generation)
+	}
+	return st, nil
 }
