@@ -43,9 +43,7 @@ func (e *ScriptError) Detail() string {
 	}
 	if len(stack) > 1 {
 		b.WriteString("Traceback (most recent call last):\n")
-		for _, fr := range stack {
-			fmt.Fprintf(&b, "  %s: in %s\n", fr.Pos, fr.Name)
-		}
+		writeFrames(&b, stack)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -140,4 +138,34 @@ func (e *ScriptError) snippet(pos syntax.Position) string {
 		}
 	}
 	return fmt.Sprintf("%s%s\n%s%s^\n", prefix, line, strings.Repeat(" ", len(prefix)-2)+"| ", pad)
+}
+
+// writeFrames prints a backtrace with runs of the same frame (deep
+// recursion) folded, and at most 20 frames either side.
+func writeFrames(b *strings.Builder, stack starlark.CallStack) {
+	type run struct {
+		fr starlark.CallFrame
+		n  int
+	}
+	var runs []run
+	for _, fr := range stack {
+		if n := len(runs); n > 0 && runs[n-1].fr.Pos == fr.Pos && runs[n-1].fr.Name == fr.Name {
+			runs[n-1].n++
+			continue
+		}
+		runs = append(runs, run{fr, 1})
+	}
+	const keep = 20
+	for i, r := range runs {
+		if len(runs) > 2*keep && i == keep {
+			fmt.Fprintf(b, "  ... %d more frames ...\n", len(runs)-2*keep)
+		}
+		if len(runs) > 2*keep && i >= keep && i < len(runs)-keep {
+			continue
+		}
+		fmt.Fprintf(b, "  %s: in %s\n", r.fr.Pos, r.fr.Name)
+		if r.n > 1 {
+			fmt.Fprintf(b, "  [the line above repeated %d more times]\n", r.n-1)
+		}
+	}
 }

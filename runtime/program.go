@@ -28,8 +28,13 @@ func Load(ctx context.Context, file string, universe starlark.StringDict) (*Prog
 	th := s.newThread("load", &threadState{})
 	stop := context.AfterFunc(ctx, func() { th.Cancel("interrupted") })
 	defer stop()
+	limit(th, MaxLoadSteps, "loading "+l.display(l.main))
+	stopWatch := watchMemory(ctx, th)
 	abs := l.main
 	globals, err := l.execMain(th, abs)
+	if merr := stopWatch(); merr != nil && err == nil {
+		err = fmt.Errorf("%s: %w", l.display(abs), merr)
+	}
 	if err != nil {
 		return nil, s.wrap(err)
 	}

@@ -286,6 +286,7 @@ func (s *Session) newThread(name string, ts *threadState) *starlark.Thread {
 	}
 	th.SetLocal(sessionKey, s)
 	th.SetLocal(stateKey, ts)
+	limit(th, MaxSteps, "the script")
 	return th
 }
 
