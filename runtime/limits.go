@@ -28,17 +28,21 @@ func limit(th *starlark.Thread, steps uint64, what string) {
 	}
 }
 
-// watchMemory cancels th when the heap grows past MaxMemory, until the
+// watchMemory cancels th when the heap grows by more than MaxMemory, until the
 // returned stop is called; stop reports whether that happened (a script
 // may finish right after one huge allocation).
 func watchMemory(ctx context.Context, th *starlark.Thread) (stop func() error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var exceeded atomic.Bool
 	done := make(chan struct{})
+	// Growth, not the total: the process may hold other work's garbage.
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
 	check := func() bool {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		if ms.HeapAlloc > MaxMemory {
+		if ms.HeapAlloc > base && ms.HeapAlloc-base > MaxMemory {
 			exceeded.Store(true)
 			th.Cancel(memoryMsg())
 			return true
