@@ -22,6 +22,9 @@ vet:
 test: deps vet
 	FLEET_REQUIRE_LAB=$${FLEET_REQUIRE_LAB-$$( [ "$$(id -u)" = 0 ] && echo 1 || echo 0 )} \
 		$(GO) test -race -timeout 20m ./...
+	$(MAKE) fuzz FUZZTIME=5s
+
+FUZZTIME ?= 60s
 
 demo: deps build
 	./scripts/demo.sh
@@ -29,9 +32,12 @@ demo: deps build
 lab: deps build
 	$(BIN)/fleet-lab --hosts envy,lenovo,rpi4-a
 
+# fuzz runs the fuzz targets: briefly in make test, for a minute each here.
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzJoin -fuzztime 60s ./internal/shell/
-	$(GO) test -run '^$$' -fuzz FuzzString -fuzztime 60s ./internal/nixenc/
+	$(GO) test -run '^$$' -fuzz '^FuzzJoin$$' -fuzztime $(FUZZTIME) ./internal/shell/
+	$(GO) test -run '^$$' -fuzz '^FuzzString$$' -fuzztime $(FUZZTIME) ./internal/nixenc/
+	$(GO) test -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME) ./internal/nixenc/
+	$(GO) test -run '^$$' -fuzz '^FuzzSelector$$' -fuzztime $(FUZZTIME) ./runtime/
 
 bench: build
 	$(GO) run ./bench

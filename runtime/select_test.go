@@ -84,9 +84,11 @@ func FuzzSelector(f *testing.F) {
 		if len(sel.Selected)+len(sel.Skipped) != len(hosts) {
 			t.Fatalf("lost a host")
 		}
-		for _, r := range s {
-			if strings.ContainsRune(";$`'\"\n ", r) {
-				t.Fatalf("accepted shell metacharacter %q in %q", r, s)
+		for _, term := range strings.Split(s, ",") {
+			for _, r := range strings.TrimSpace(term) {
+				if strings.ContainsRune(";$`'\"\n \t\\", r) {
+					t.Fatalf("accepted shell metacharacter %q in %q", r, s)
+				}
 			}
 		}
 	})
