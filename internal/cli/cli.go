@@ -95,6 +95,7 @@ Examples:
 			checkCommand(),
 			execCommand(),
 			statusCommand(),
+			historyCommand(),
 		},
 	}
 }
