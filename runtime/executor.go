@@ -28,6 +28,9 @@ type Executor interface {
 	Check(ctx context.Context, h *Host, c *CheckSpec) error
 	// Sleep waits for d, or until ctx is done.
 	Sleep(ctx context.Context, d time.Duration) error
+	// Reboot restarts the host and waits until it is back (a new boot
+	// id, sshd answering), at most timeout.
+	Reboot(ctx context.Context, h *Host, timeout time.Duration) error
 	// UploadKey gets the key's content (reading its file or running its
 	// command here) and installs it on the host atomically; it returns
 	// the content's Hash.

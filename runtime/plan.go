@@ -62,6 +62,9 @@ func (Recorder) UploadKey(ctx context.Context, h *Host, key *Secret) (string, er
 	return "", nil
 }
 
+// Reboot pretends the host came back.
+func (Recorder) Reboot(ctx context.Context, h *Host, timeout time.Duration) error { return nil }
+
 // Sleep returns at once: a plan does not wait.
 func (Recorder) Sleep(ctx context.Context, d time.Duration) error { return nil }
 

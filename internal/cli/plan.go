@@ -112,6 +112,8 @@ func describe(st *runtime.Step) string {
 		if k := st.Key; k != nil {
 			s = fmt.Sprintf("%s %s:%s %s from %s %s on %s", k.Dest, k.Owner, k.Group, k.Mode, k.Source, k.Hash, st.Target)
 		}
+	case "reboot":
+		s = fmt.Sprintf("%s, back within %gs", st.Target, st.Seconds)
 	case "sleep":
 		s = fmt.Sprintf("%gs", st.Seconds)
 	case "run":
