@@ -96,6 +96,8 @@ Examples:
 			execCommand(),
 			statusCommand(),
 			historyCommand(),
+			exportCommand(),
+			initCommand(),
 		},
 	}
 }

@@ -1,0 +1,5 @@
+{ name, ... }:
+{
+  services.nginx.enable = true;
+  environment.etc."motd".text = "web server ${name}\n";
+}
