@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/fleet-deploy/fleet/internal/export"
 	"github.com/fleet-deploy/fleet/internal/nixenc"
 	"github.com/fleet-deploy/fleet/runtime"
 )
@@ -319,22 +320,11 @@ func BuildExpr(hosts []*runtime.Host, overrides map[string]string) (string, []st
 			if err != nil {
 				return "", nil, fmt.Errorf("host %s: flake: %w", h.Name, err)
 			}
-			sys, err := nixenc.String(h.System)
+			call, err := export.NixosSystemCall(h, "    ", nixenc.EncodeNamed)
 			if err != nil {
 				return "", nil, err
 			}
-			mods, err := nixenc.EncodeNamed("modules", h.NixOS.Modules)
-			if err != nil {
-				return "", nil, fmt.Errorf("host %s: %w", h.Name, err)
-			}
-			special, err := nixenc.EncodeNamed("special_args", h.NixOS.SpecialArgs)
-			if err != nil {
-				return "", nil, fmt.Errorf("host %s: %w", h.Name, err)
-			}
-			fmt.Fprintf(&body, "  h%d = let inputs = inputs%d; self = flake%d; lib = inputs.nixpkgs.lib; in\n", i, fi, fi)
-			fmt.Fprintf(&body, "    (inputs.nixpkgs.lib.nixosSystem {\n      system = %s;\n", sys)
-			fmt.Fprintf(&body, "      specialArgs = { inherit inputs self; } // %s;\n", special)
-			fmt.Fprintf(&body, "      modules = %s;\n    }).config.system.build.toplevel;\n", mods)
+			fmt.Fprintf(&body, "  h%d = let inputs = inputs%d; self = flake%d; lib = inputs.nixpkgs.lib; in\n    (%s).config.system.build.toplevel;\n", i, fi, fi, call)
 		case h.FlakeAttr != "":
 			fi, err := flakeVar(h.Flake)
 			if err != nil {
