@@ -107,3 +107,35 @@ func (s *Session) StepContext(st *Step) context.Context {
 	}
 	return WithProgress(s.ctx, func(done, total int64, unit string) { p.StepProgress(st, done, total, unit) })
 }
+
+// Fanout is an Observer that tells every one of obs, in order.
+func Fanout(obs ...Observer) Observer { return fanout(obs) }
+
+type fanout []Observer
+
+func (f fanout) StepStarted(s *Step) {
+	for _, o := range f {
+		o.StepStarted(s)
+	}
+}
+
+func (f fanout) StepFinished(s *Step, err error, d time.Duration) {
+	for _, o := range f {
+		o.StepFinished(s, err, d)
+	}
+}
+
+func (f fanout) Log(host, msg string) {
+	for _, o := range f {
+		o.Log(host, msg)
+	}
+}
+
+// StepProgress passes progress to those that listen.
+func (f fanout) StepProgress(s *Step, done, total int64, unit string) {
+	for _, o := range f {
+		if p, ok := o.(Progress); ok {
+			p.StepProgress(s, done, total, unit)
+		}
+	}
+}
