@@ -36,7 +36,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	// A deploy stops gently on the first interrupt (nothing new starts,
 	// steps in flight finish) and aborts on the second; anything else
 	// stops at once.
-	gentle := len(args) > 1 && args[1] == "run"
+	gentle := len(args) > 1 && (args[1] == "run" || args[1] == "upload-keys")
 	stopping := make(chan struct{})
 	app.Metadata = map[string]any{"stop": (<-chan struct{})(stopping)}
 	sigs := make(chan os.Signal, 2)
@@ -98,6 +98,7 @@ Examples:
 			historyCommand(),
 			exportCommand(),
 			initCommand(),
+			uploadKeysCommand(),
 		},
 	}
 }

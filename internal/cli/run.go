@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fleet-deploy/fleet/internal/journal"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ var (
 	acceptNewFlag = &cli.BoolFlag{Name: "accept-new-host-keys", Usage: "trust and record the key of a host seen for the first time (StrictHostKeyChecking accept-new); a changed key is always refused"}
 	overrideFlag  = &cli.StringSliceFlag{Name: "override-input", Usage: "`NAME=FLAKE`: use FLAKE as input NAME of the flakes nixos_system() evaluates, like nix --override-input (repeatable)"}
 	buildersFlag  = &cli.StringFlag{Name: "builders", Usage: "Nix remote builders, passed to Nix as --builders"}
+	logDirFlag    = &cli.StringFlag{Name: "log-dir", Usage: "keep one log file per host in `DIR` (HOST.log) with every event and log line of that host"}
 )
 
 func runCommand() *cli.Command {
@@ -30,43 +32,81 @@ build all, push all, activate all) for real: Nix builds on this machine,
 closures go over one SSH connection per host, activation runs
 switch-to-configuration on each host.
 
+On a terminal, run shows one live line per host and a summary table;
+elsewhere one timestamped line per event; --json prints the events of
+docs/events.md. A failed step is shown with the last lines of its log.
+
 Examples:
   fleet run --on envy,lenovo
   fleet run --goal boot --on @server -p 4
-  fleet run --ssh-config lab.ssh_config --override-input nixpkgs=./mini-nixpkgs`,
-		Flags: commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, overrideFlag, buildersFlag),
-		Action: func(c *cli.Context) error {
-			prog, err := setup(c)
-			if err != nil {
-				return err
-			}
-			sel, err := prog.Select(c.String("on"))
-			if err != nil {
-				return err
-			}
-			opts, err := executorOptions(c)
-			if err != nil {
-				return err
-			}
-			obs := newRunObserver(c.App.Writer, c.Bool("json"), c.Bool("verbose"), sel)
-			if c.Bool("verbose") && !c.Bool("json") {
-				opts.Log = func(line string) { obs.Log("nix", line) }
-			}
-			ex := executor.New(opts)
-			defer ex.Close()
-			_, err = prog.Deploy(c.Context, sel, runtime.RunOptions{
-				Executor: ex, Observer: obs, Goal: c.String("goal"), Parallel: c.Int("parallel"), Stop: stopChan(c),
-			})
-			interrupted := c.Context.Err() != nil || errors.Is(err, context.Canceled)
-			select {
-			case <-stopChan(c):
-				interrupted = true
-			default:
-			}
-			obs.summary(err, interrupted)
-			return err
-		},
+  fleet run --ssh-config lab.ssh_config --override-input nixpkgs=./mini-nixpkgs
+  fleet run --json | jq 'select(.event == "step_end" and .result == "failed")'
+  fleet run --log-dir logs/ -v`,
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, overrideFlag, buildersFlag, logDirFlag, stateDirFlag),
+		Action: func(c *cli.Context) error { return deploy(c, "") },
 	}
+}
+
+// uploadKeysCommand uploads keys only: the same run with
+// @fleet//keys.star as its strategy.
+func uploadKeysCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "upload-keys",
+		Usage:     "upload the selected hosts' keys, nothing else",
+		ArgsUsage: "[FILE]",
+		Description: `Uploads every secret(...) of the selected hosts (pre- and post-activation
+alike) over SSH, as fleet run does, without building or activating.
+
+Examples:
+  fleet upload-keys --on @server`,
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, logDirFlag, stateDirFlag),
+		Action: func(c *cli.Context) error { return deploy(c, "@fleet//keys.star") },
+	}
+}
+
+// deploy runs fleet.star's deploy(ctx), or strategy's when set.
+func deploy(c *cli.Context, strategy string) error {
+	prog, err := setup(c)
+	if err != nil {
+		return err
+	}
+	sel, err := prog.Select(c.String("on"))
+	if err != nil {
+		return err
+	}
+	opts, err := executorOptions(c)
+	if err != nil {
+		return err
+	}
+	obs, err := newRunOutput(c, sel)
+	if err != nil {
+		return err
+	}
+	if c.Bool("verbose") || c.String("log-dir") != "" {
+		opts.Log = obs.NixLog
+	}
+	ex := executor.New(opts)
+	defer ex.Close()
+	jw, err := journal.Open(stateDir(c), ex.RunID())
+	if err != nil {
+		return err
+	}
+	_, err = prog.Deploy(c.Context, sel, runtime.RunOptions{
+		Executor: ex, Observer: runtime.Fanout(obs, jw), Goal: c.String("goal"), Parallel: c.Int("parallel"),
+		Stop: stopChan(c), Strategy: strategy,
+	})
+	interrupted := c.Context.Err() != nil || errors.Is(err, context.Canceled)
+	select {
+	case <-stopChan(c):
+		interrupted = true
+	default:
+	}
+	jerr := jw.Close(err, interrupted)
+	obs.Finish(err, interrupted)
+	if err == nil {
+		err = jerr
+	}
+	return err
 }
 
 func executorOptions(c *cli.Context) (executor.Options, error) {

@@ -25,7 +25,12 @@ func TestMain(m *testing.M) {
 	// cache (unreachable by design), aarch64 "emulated" by building the
 	// /bin/sh builders natively (the seed's binfmt setup).
 	os.Setenv("NIX_CONFIG", "sandbox = false\nsubstituters =\nextra-platforms = aarch64-linux\nflake-registry =\n")
-	os.Exit(lab.Main(m))
+	// Journals of test runs stay out of the real state directory.
+	state, _ := os.MkdirTemp("", "fleet-e2e-state")
+	os.Setenv("XDG_STATE_HOME", state)
+	code := lab.Main(m)
+	os.RemoveAll(state)
+	os.Exit(code)
 }
 
 var root = func() string {

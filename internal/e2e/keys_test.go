@@ -101,6 +101,15 @@ node("b", [secret("/run/keys/broken", command = ["false"])])
 	if !strings.Contains(plan.stdout, `"dest": "/run/keys/text"`) || !strings.Contains(plan.stdout, `"hash": "sha256:`) {
 		t.Errorf("plan does not show the key's dest and hash:\n%s", plan.stdout)
 	}
+	// upload-keys does only that: new content arrives, nothing is activated.
+	os.WriteFile(filepath.Join(dir, "blob.key"), []byte("rotated"), 0o600)
+	before := activations(t, a)
+	if r := fleet(t, "upload-keys", "--on", "a", "--ssh-config", l.SSHConfig, file); r.code != 0 {
+		t.Fatalf("upload-keys: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := exec(t, a, "cat /run/keys/blob"); got != "rotated" || activations(t, a) != before {
+		t.Errorf("after upload-keys: %q, activations %d -> %d", got, before, activations(t, a))
+	}
 	if !strings.Contains(ps.String(), "fleet-key") {
 		t.Logf("note: the upload was too quick for ps to see (%d bytes of ps output)", ps.Len())
 	}

@@ -191,3 +191,6 @@ func tail(s string, n int) string {
 	}
 	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
+
+// RunID names this run in state directories and the journal.
+func (e *Executor) RunID() string { return e.runID }
