@@ -25,8 +25,8 @@ type Record struct {
 	Time     time.Time          `json:"time"`
 	Run      string             `json:"run"`
 	Host     string             `json:"host"`
-	Event    string             `json:"event"`            // "activating" (before) or "result" (after)
-	Goal     string             `json:"goal,omitempty"`   // activation goal
+	Event    string             `json:"event"`             // "activating" (before) or "result" (after)
+	Goal     string             `json:"goal,omitempty"`    // activation goal
 	Closure  string             `json:"closure,omitempty"` // the system deployed
 	Previous string             `json:"previous,omitempty"`
 	Current  string             `json:"current,omitempty"`
