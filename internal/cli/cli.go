@@ -99,6 +99,7 @@ Examples:
 			exportCommand(),
 			initCommand(),
 			uploadKeysCommand(),
+			completionCommand(),
 		},
 	}
 }
