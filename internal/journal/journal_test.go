@@ -76,7 +76,12 @@ func TestKillMidRun(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Kill it once it has journaled a while (the machine may be busy).
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if data, _ := os.ReadFile(filepath.Join(dir, "journal.jsonl")); strings.Count(string(data), "\n") >= 50 {
+			break
+		}
+	}
 	cmd.Process.Kill()
 	cmd.Wait()
 	data, err := os.ReadFile(filepath.Join(dir, "journal.jsonl"))
