@@ -15,12 +15,40 @@ import (
 // files (only those that exist on the deployer).
 var etcFiles = []string{"passwd", "shadow", "group", "sudoers", "hosts", "hostname"}
 
+// labUser is a login user the lab adds to every host.
+type labUser struct {
+	name, gecos string
+	// hash is the shadow password field: "*" (no password, key login
+	// only) or a crypt(3) hash.
+	hash string
+	// sudoers is the user's sudoers rule.
+	sudoers string
+}
+
+// opsPasswordHash is crypt(3) SHA-512 of OpsPassword
+// (`openssl passwd -6 -salt fleetlabops fleet-lab-ops-pw`).
+const opsPasswordHash = "$6$fleetlabops$WouivmRIJtdybE4iWM1Ptmg2lE6hcYOrcKYhUIfBM9l.9xQv40Ej0NRmaOSBaMWO/HxhMcPbaaHn51bEf15sY0"
+
+var labUsers = []labUser{
+	{name: NixosUser, gecos: "NixOS lab user", hash: "*", sudoers: "ALL=(ALL:ALL) NOPASSWD: ALL"},
+	{name: OpsUser, gecos: "lab user whose sudo needs a password", hash: opsPasswordHash, sudoers: "ALL=(ALL:ALL) ALL"},
+}
+
+func isLabUser(name string) bool {
+	for _, u := range labUsers {
+		if u.name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // baseEtc is what the per-host /etc files are made from.
 type baseEtc struct {
-	passwd, shadow, group []string // lines without the nixos entries
+	passwd, shadow, group []string // lines without the lab users' entries
 	shadowMode            os.FileMode
 	shadowGID             int
-	nixosUID, nixosGID    int
+	uid, gid              map[string]int // of each lab user
 }
 
 func readLines(path string) ([]string, error) {
@@ -38,7 +66,7 @@ func readLines(path string) ([]string, error) {
 }
 
 func readBaseEtc() (*baseEtc, error) {
-	b := &baseEtc{nixosUID: -1, nixosGID: -1, shadowMode: 0o640}
+	b := &baseEtc{shadowMode: 0o640, uid: map[string]int{}, gid: map[string]int{}}
 	var err error
 	if b.passwd, err = readLines("/etc/passwd"); err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
@@ -54,10 +82,10 @@ func readBaseEtc() (*baseEtc, error) {
 		b.shadowGID = int(fi.Sys().(*syscall.Stat_t).Gid)
 	}
 	usedUID, usedGID := map[int]bool{}, map[int]bool{}
-	var nixosPasswd []string
-	b.passwd = dropNixos(b.passwd, &nixosPasswd)
-	b.group = dropNixos(b.group, nil)
-	b.shadow = dropNixos(b.shadow, nil)
+	deployer := map[string][]string{} // the deployer's own entries of lab users
+	b.passwd = dropLabUsers(b.passwd, deployer)
+	b.group = dropLabUsers(b.group, nil)
+	b.shadow = dropLabUsers(b.shadow, nil)
 	for _, l := range b.passwd {
 		if n, err := strconv.Atoi(strings.Split(l, ":")[2]); err == nil {
 			usedUID[n] = true
@@ -68,40 +96,45 @@ func readBaseEtc() (*baseEtc, error) {
 			usedGID[n] = true
 		}
 	}
-	// Keep the deployer's nixos uid if it has one, else take the first free
-	// id from 1000 for both uid and gid.
-	if len(nixosPasswd) >= 4 {
-		if n, err := strconv.Atoi(nixosPasswd[2]); err == nil && !usedUID[n] {
-			b.nixosUID = n
+	for _, u := range labUsers {
+		uid, gid := -1, -1
+		// Keep the deployer's uid/gid of the user if it has one, else
+		// take the first free id from 1000 for both uid and gid.
+		if f := deployer[u.name]; len(f) >= 4 {
+			if n, err := strconv.Atoi(f[2]); err == nil && !usedUID[n] {
+				uid = n
+			}
+			if n, err := strconv.Atoi(f[3]); err == nil && !usedGID[n] {
+				gid = n
+			}
 		}
-		if n, err := strconv.Atoi(nixosPasswd[3]); err == nil && !usedGID[n] {
-			b.nixosGID = n
+		for n := 1000; uid < 0 || gid < 0; n++ {
+			if uid < 0 && !usedUID[n] && (gid >= 0 || !usedGID[n]) {
+				uid = n
+			}
+			if gid < 0 && !usedGID[n] {
+				gid = n
+			}
 		}
-	}
-	for n := 1000; b.nixosUID < 0 || b.nixosGID < 0; n++ {
-		if b.nixosUID < 0 && !usedUID[n] && (b.nixosGID >= 0 || !usedGID[n]) {
-			b.nixosUID = n
-		}
-		if b.nixosGID < 0 && !usedGID[n] {
-			b.nixosGID = n
-		}
+		usedUID[uid], usedGID[gid] = true, true
+		b.uid[u.name], b.gid[u.name] = uid, gid
 	}
 	return b, nil
 }
 
-// dropNixos drops the nixos entry (and malformed lines) from passwd, group
-// or shadow lines; if nixos is non-nil it gets the fields of the dropped
-// entry.
-func dropNixos(lines []string, nixos *[]string) []string {
+// dropLabUsers drops the lab users' entries (and malformed lines) from
+// passwd, group or shadow lines; if dropped is non-nil it gets the fields
+// of the dropped entries by name.
+func dropLabUsers(lines []string, dropped map[string][]string) []string {
 	var out []string
 	for _, l := range lines {
 		f := strings.Split(l, ":")
 		if len(f) < 3 {
 			continue
 		}
-		if f[0] == NixosUser {
-			if nixos != nil {
-				*nixos = f
+		if isLabUser(f[0]) {
+			if dropped != nil {
+				dropped[f[0]] = f
 			}
 			continue
 		}
@@ -141,17 +174,21 @@ func (h *Host) prepare(b bins, base *baseEtc, clientPub string) error {
 			return err
 		}
 	}
-	home := r + "/home/" + NixosUser
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return err
-	}
-	if err := os.Chown(home, base.nixosUID, base.nixosGID); err != nil {
-		return err
+	for _, u := range labUsers {
+		home := r + "/home/" + u.name
+		if err := os.MkdirAll(home, 0o700); err != nil {
+			return err
+		}
+		if err := os.Chown(home, base.uid[u.name], base.gid[u.name]); err != nil {
+			return err
+		}
 	}
 
-	// /etc/passwd, shadow, group: the deployer's entries plus nixos.
-	passwd := append(append([]string(nil), base.passwd...),
-		fmt.Sprintf("%s:x:%d:%d:NixOS lab user:/home/%s:/bin/bash", NixosUser, base.nixosUID, base.nixosGID, NixosUser))
+	// /etc/passwd, shadow, group: the deployer's entries plus the lab users.
+	passwd := append([]string(nil), base.passwd...)
+	for _, u := range labUsers {
+		passwd = append(passwd, fmt.Sprintf("%s:x:%d:%d:%s:/home/%s:/bin/bash", u.name, base.uid[u.name], base.gid[u.name], u.gecos, u.name))
+	}
 	var shadow []string
 	for _, l := range base.shadow {
 		f := strings.Split(l, ":")
@@ -166,8 +203,11 @@ func (h *Host) prepare(b bins, base *baseEtc, clientPub string) error {
 		}
 		shadow = append(shadow, l)
 	}
-	shadow = append(shadow, NixosUser+":*:19000:0:99999:7:::")
-	group := append(append([]string(nil), base.group...), fmt.Sprintf("%s:x:%d:", NixosUser, base.nixosGID))
+	group := append([]string(nil), base.group...)
+	for _, u := range labUsers {
+		shadow = append(shadow, u.name+":"+u.hash+":19000:0:99999:7:::")
+		group = append(group, fmt.Sprintf("%s:x:%d:", u.name, base.gid[u.name]))
+	}
 	var hosts strings.Builder
 	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 	for _, o := range h.lab.Hosts {
@@ -176,8 +216,10 @@ func (h *Host) prepare(b bins, base *baseEtc, clientPub string) error {
 	sudoers := "# generated by fleet lab\n" +
 		"Defaults\tenv_reset\n" +
 		"Defaults\tsecure_path=\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"\n" +
-		"root\tALL=(ALL:ALL) ALL\n" +
-		NixosUser + "\tALL=(ALL:ALL) NOPASSWD: ALL\n"
+		"root\tALL=(ALL:ALL) ALL\n"
+	for _, u := range labUsers {
+		sudoers += u.name + "\t" + u.sudoers + "\n"
+	}
 
 	files := []struct {
 		path string

@@ -6,7 +6,8 @@
 // inside a host, /nix, /run, /tmp, /home, /root, /var/log and /etc/ssh are
 // the host's own directories under Host.Root, /etc/passwd, /etc/shadow,
 // /etc/group, /etc/sudoers, /etc/hosts and /etc/hostname are per-host copies
-// (with a "nixos" user that has passwordless sudo), and the hostname is the
+// (with a "nixos" user that has passwordless sudo and an "ops" user whose
+// sudo needs OpsPassword), and the hostname is the
 // host's name. Everything else (notably /usr with the nix binaries) is the
 // deployer's. The host's /nix starts out as an empty store.
 //
@@ -109,7 +110,7 @@ type Lab struct {
 	Dir   string
 	Hosts []*Host
 	// ClientKey is the path of an unencrypted ed25519 private key that is
-	// authorized for root and nixos on every host.
+	// authorized for root, nixos and ops on every host.
 	ClientKey string
 	// KnownHosts is the path of a known_hosts file with every host's key,
 	// under its name, address and aliases.
@@ -124,11 +125,18 @@ type Lab struct {
 	closeErr  error
 }
 
-// User names that exist on every host.
+// User names that exist on every host. All of them log in with
+// Lab.ClientKey. nixos has passwordless sudo; ops's sudo asks for
+// OpsPassword (`sudo -n` fails for ops).
 const (
 	RootUser  = "root"
 	NixosUser = "nixos"
+	OpsUser   = "ops"
 )
+
+// OpsPassword is the password of OpsUser on every host, which its sudo
+// asks for (sudoers `ops ALL=(ALL:ALL) ALL`).
+const OpsPassword = "fleet-lab-ops-pw"
 
 var hostNameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 

@@ -76,7 +76,7 @@ func TestLab(t *testing.T) {
 
 	t.Run("phase1", func(t *testing.T) {
 		for _, h := range l.Hosts {
-			for _, user := range []string{"root", "nixos"} {
+			for _, user := range []string{"root", "nixos", "ops"} {
 				t.Run("login/"+user+"@"+h.Name, func(t *testing.T) {
 					t.Parallel()
 					out := mustSSH(t, l, user+"@"+h.Name, "id -un; hostname")
@@ -93,6 +93,17 @@ func TestLab(t *testing.T) {
 				}
 			})
 		}
+
+		t.Run("ops-sudo-password", func(t *testing.T) {
+			t.Parallel()
+			if out, err := ssh(t, l, nil, lab.OpsUser+"@lenovo", "sudo -n true"); err == nil || !strings.Contains(out, "password is required") {
+				t.Errorf("ops: sudo -n true: %q %v, want a password to be required", out, err)
+			}
+			out, err := ssh(t, l, []byte(lab.OpsPassword+"\n"), lab.OpsUser+"@lenovo", "sudo -S -p '' id -u")
+			if err != nil || out != "0" {
+				t.Errorf("ops: sudo -S id -u with the password: %q %v", out, err)
+			}
+		})
 
 		t.Run("alias", func(t *testing.T) {
 			t.Parallel()

@@ -34,6 +34,14 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// IdentityFiles are extra identities, tried before those of the config.
 	IdentityFiles []string
+	// ConnectionAttempts is how many times Dial tries to connect before
+	// giving up, when connecting fails in a way worth retrying (refused,
+	// reset, timed out); 0 takes the config's ConnectionAttempts, else 3.
+	ConnectionAttempts int
+	// SudoPassword, when non-nil, is typed to sudo for Cmd.Sudo commands of
+	// non-root users (`sudo -S`) instead of running `sudo -n`. It applies to
+	// the target host, never to jump hosts, and is never printed.
+	SudoPassword Secret
 }
 
 // Target is a host as fleet.star names it. Non-empty / non-zero fields win
@@ -66,6 +74,12 @@ type Endpoint struct {
 	KnownHostsFiles []string
 	// GlobalKnownHostsFiles are read too, never written.
 	GlobalKnownHostsFiles []string
+	// Jumps are the jump hosts (ssh_config ProxyJump) in the order they are
+	// connected to: Jumps[0] directly, each next one (and finally this
+	// endpoint) through a direct-tcpip channel of the one before. A jump
+	// host's own Jumps are ignored.
+	Jumps []Endpoint
+
 	// HostKeyAlias, when set, is the name looked up in known_hosts instead
 	// of Address.
 	HostKeyAlias string
@@ -76,6 +90,10 @@ type Endpoint struct {
 	StrictHostKeyChecking string
 
 	ConnectTimeout time.Duration // 0 means 10s
+	// ConnectionAttempts is how many times Dial tries (0 means 3), with an
+	// exponential backoff in between, when connecting fails in a way worth
+	// retrying; see Dial.
+	ConnectionAttempts int
 	// ServerAliveInterval is the keepalive period: 0 means 15s, negative
 	// disables keepalives. After ServerAliveCountMax (0 means 3) unanswered
 	// keepalives the connection is declared lost.
@@ -87,6 +105,10 @@ type Endpoint struct {
 	// MaxSessions-1 commands run at once; further Runs wait for a slot. If
 	// the server refuses sessions earlier, the limit is lowered.
 	MaxSessions int
+
+	// SudoPassword, when non-nil, makes Cmd.Sudo commands of a non-root
+	// User run `sudo -S` and answer its prompt with it; nil runs `sudo -n`.
+	SudoPassword Secret
 }
 
 // String returns "user@address:port".
@@ -109,6 +131,8 @@ const (
 	defaultAliveInterval     = 15 * time.Second
 	defaultAliveCountMax     = 3
 	defaultMaxSessions       = 10
+	defaultConnAttempts      = 3
+	maxJumps                 = 16
 	strictYes                = "yes"
 	strictAcceptNew          = "accept-new"
 	systemSSHConfig          = "/etc/ssh/ssh_config"
@@ -119,23 +143,138 @@ const (
 // Resolve applies ssh_config to a target: HostName, User, Port,
 // IdentityFile, IdentitiesOnly, IdentityAgent, UserKnownHostsFile,
 // GlobalKnownHostsFile, HostKeyAlias, HashKnownHosts, StrictHostKeyChecking,
-// ConnectTimeout, ServerAliveInterval and ServerAliveCountMax. ProxyJump and
-// ProxyCommand are not supported and are reported as an error rather than
-// ignored.
+// ConnectTimeout, ConnectionAttempts, ServerAliveInterval,
+// ServerAliveCountMax and ProxyJump.
+//
+// ProxyJump ("host1,user@host2:port", or "none") fills Endpoint.Jumps, as
+// ssh does: every jump host is resolved through the same ssh_config and
+// Options, the first one's own ProxyJump is honoured (recursively), the
+// later ones' are not (ssh passes them -J). A jump list that comes back to
+// a host it is resolving is an error naming the loop. ProxyCommand is not
+// supported and is reported as an error rather than ignored.
 func Resolve(o Options, t Target) (Endpoint, error) {
-	if t.Host == "" {
-		return Endpoint{}, errors.New("remote: empty host")
-	}
-	if t.Port < 0 || t.Port > 65535 {
-		return Endpoint{}, fmt.Errorf("remote: %s: invalid port %d", t.Host, t.Port)
-	}
 	env := newLocalEnv()
 	cfg, err := loadConfig(o.ConfigFiles, env)
 	if err != nil {
 		return Endpoint{}, err
 	}
-	fail := func(format string, args ...any) (Endpoint, error) {
-		return Endpoint{}, fmt.Errorf("remote: ssh_config for %s: "+format, append([]any{t.Host}, args...)...)
+	e, err := resolveChain(o, cfg, env, t, nil)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	e.SudoPassword = o.SudoPassword
+	return e, nil
+}
+
+// resolveChain resolves t and, through its ProxyJump, its jump hosts.
+// stack holds the (lower-cased) names being resolved, outermost first.
+func resolveChain(o Options, cfg *sshConfig, env *localEnv, t Target, stack []string) (Endpoint, error) {
+	e, proxyJump, err := resolveOne(o, cfg, env, t)
+	if err != nil || proxyJump == "" {
+		return e, err
+	}
+	hops, err := parseProxyJump(proxyJump)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("remote: ssh_config for %s: ProxyJump %q: %v", t.Host, proxyJump, err)
+	}
+	stack = append(stack, strings.ToLower(t.Host))
+	for _, s := range stack {
+		if s == strings.ToLower(hops[0].Host) {
+			path := append(append([]string(nil), stack...), hops[0].Host)
+			return Endpoint{}, fmt.Errorf("remote: ssh_config: ProxyJump loop: %s (a jump host must not need itself to be reached; give it `ProxyJump none`)",
+				strings.Join(path, " -> "))
+		}
+	}
+	first, err := resolveChain(o, cfg, env, hops[0], stack)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	jumps := append(first.Jumps, first)
+	jumps[len(jumps)-1].Jumps = nil
+	for _, h := range hops[1:] {
+		j, _, err := resolveOne(o, cfg, env, h)
+		if err != nil {
+			return Endpoint{}, err
+		}
+		jumps = append(jumps, j)
+	}
+	if len(jumps) > maxJumps {
+		return Endpoint{}, fmt.Errorf("remote: ssh_config for %s: more than %d jump hosts", t.Host, maxJumps)
+	}
+	e.Jumps = jumps
+	return e, nil
+}
+
+// parseProxyJump splits a ProxyJump value into targets:
+// [user@]host[:port] or ssh://[user@]host[:port], comma-separated.
+func parseProxyJump(v string) ([]Target, error) {
+	var out []Target
+	for _, h := range strings.Split(v, ",") {
+		t, err := parseJumpHost(strings.TrimSpace(h))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func parseJumpHost(s string) (Target, error) {
+	orig := s
+	if len(s) >= 6 && strings.EqualFold(s[:6], "ssh://") {
+		s = strings.TrimSuffix(s[6:], "/")
+	}
+	var t Target
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		t.User, s = s[:i], s[i+1:]
+		if t.User == "" {
+			return t, fmt.Errorf("%q: empty user name", orig)
+		}
+	}
+	port := ""
+	switch {
+	case strings.HasPrefix(s, "["):
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return t, fmt.Errorf("%q: unbalanced [", orig)
+		}
+		rest := s[end+1:]
+		s = s[1:end]
+		if rest != "" {
+			if !strings.HasPrefix(rest, ":") {
+				return t, fmt.Errorf("%q: unexpected %q after ]", orig, rest)
+			}
+			port = rest[1:]
+		}
+	case strings.Count(s, ":") == 1:
+		s, port, _ = strings.Cut(s, ":")
+	}
+	if s == "" || strings.ContainsAny(s, " \t/") {
+		return t, fmt.Errorf("%q: not a [user@]host[:port]", orig)
+	}
+	t.Host = s
+	if port != "" {
+		p, err := strconv.Atoi(port)
+		if err != nil || p <= 0 || p > 65535 {
+			return t, fmt.Errorf("%q: invalid port %q", orig, port)
+		}
+		t.Port = p
+	}
+	return t, nil
+}
+
+// resolveOne applies ssh_config to t alone; it returns the ProxyJump value
+// ("" for none) without following it.
+func resolveOne(o Options, cfg *sshConfig, env *localEnv, t Target) (Endpoint, string, error) {
+	if t.Host == "" {
+		return Endpoint{}, "", errors.New("remote: empty host")
+	}
+	if t.Port < 0 || t.Port > 65535 {
+		return Endpoint{}, "", fmt.Errorf("remote: %s: invalid port %d", t.Host, t.Port)
+	}
+	var proxyJump string
+	fail := func(format string, args ...any) (Endpoint, string, error) {
+		return Endpoint{}, "", fmt.Errorf("remote: ssh_config for %s: "+format, append([]any{t.Host}, args...)...)
 	}
 	get := func(key string) (string, error) { return cfg.get(t.Host, key) }
 
@@ -185,14 +324,15 @@ func Resolve(o Options, t Target) (Endpoint, error) {
 		e.Port = 22
 	}
 
-	for _, k := range []string{"ProxyJump", "ProxyCommand"} {
-		v, err := get(k)
-		if err != nil {
-			return fail("%v", err)
-		}
-		if v != "" && !strings.EqualFold(v, "none") {
-			return fail("%s %q is set, but fleet's SSH transport does not support %s", k, v, k)
-		}
+	if v, err := get("ProxyCommand"); err != nil {
+		return fail("%v", err)
+	} else if v != "" && !strings.EqualFold(v, "none") {
+		return fail("ProxyCommand %q is set, but fleet's SSH transport does not support ProxyCommand (ProxyJump is supported)", v)
+	}
+	if v, err := get("ProxyJump"); err != nil {
+		return fail("%v", err)
+	} else if v != "" && !strings.EqualFold(v, "none") {
+		proxyJump = v
 	}
 
 	if v, err := get("HostKeyAlias"); err != nil {
@@ -217,7 +357,7 @@ func Resolve(o Options, t Target) (Endpoint, error) {
 	for _, f := range o.IdentityFiles {
 		p, err := env.expandPath(f, tokens)
 		if err != nil {
-			return Endpoint{}, fmt.Errorf("remote: identity file %q: %v", f, err)
+			return Endpoint{}, "", fmt.Errorf("remote: identity file %q: %v", f, err)
 		}
 		e.IdentityFiles = append(e.IdentityFiles, p)
 	}
@@ -274,7 +414,7 @@ func Resolve(o Options, t Target) (Endpoint, error) {
 		for _, f := range o.KnownHostsFiles {
 			p, err := env.expandPath(f, tokens)
 			if err != nil {
-				return Endpoint{}, fmt.Errorf("remote: known_hosts file %q: %v", f, err)
+				return Endpoint{}, "", fmt.Errorf("remote: known_hosts file %q: %v", f, err)
 			}
 			e.KnownHostsFiles = append(e.KnownHostsFiles, p)
 		}
@@ -328,9 +468,9 @@ func Resolve(o Options, t Target) (Endpoint, error) {
 	case "accept-new":
 		e.StrictHostKeyChecking = strictAcceptNew
 	case "no", "off":
-		return Endpoint{}, fmt.Errorf("remote: StrictHostKeyChecking=%s is not supported (a changed host key is always refused); use accept-new to record unknown hosts", o.StrictHostKeyChecking)
+		return Endpoint{}, "", fmt.Errorf("remote: StrictHostKeyChecking=%s is not supported (a changed host key is always refused); use accept-new to record unknown hosts", o.StrictHostKeyChecking)
 	default:
-		return Endpoint{}, fmt.Errorf("remote: StrictHostKeyChecking %q: want yes or accept-new", o.StrictHostKeyChecking)
+		return Endpoint{}, "", fmt.Errorf("remote: StrictHostKeyChecking %q: want yes or accept-new", o.StrictHostKeyChecking)
 	}
 
 	// Timeouts.
@@ -369,7 +509,21 @@ func Resolve(o Options, t Target) (Endpoint, error) {
 		e.ServerAliveCountMax = defaultAliveCountMax
 	}
 	e.MaxSessions = defaultMaxSessions
-	return e, nil
+
+	e.ConnectionAttempts = o.ConnectionAttempts
+	if e.ConnectionAttempts <= 0 {
+		if v, err := get("ConnectionAttempts"); err != nil {
+			return fail("%v", err)
+		} else if v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return fail("ConnectionAttempts %q is not a positive number", v)
+			}
+			e.ConnectionAttempts = n
+		}
+		// else 0: Dial's default, defaultConnAttempts
+	}
+	return e, proxyJump, nil
 }
 
 func dedup(s []string) []string {

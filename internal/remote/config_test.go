@@ -44,6 +44,9 @@ Host lax
 Host jump
   ProxyJump bastion
 
+Host proxied
+  ProxyCommand nc %h %p
+
 Host badport
   Port ssh
 
@@ -159,7 +162,7 @@ func TestResolve(t *testing.T) {
 		t    Target
 		want string
 	}{
-		{opts, Target{Host: "jump"}, "ProxyJump"},
+		{opts, Target{Host: "proxied"}, "ProxyCommand"},
 		{opts, Target{Host: "badport"}, "Port"},
 		{Options{ConfigFiles: opts.ConfigFiles, StrictHostKeyChecking: "no"}, Target{Host: "web1"}, "not supported"},
 		{Options{ConfigFiles: []string{filepath.Join(dir, "missing")}}, Target{Host: "web1"}, "missing"},

@@ -1,10 +1,13 @@
 // Package remote is fleet's SSH transport: one SSH connection per host for a
 // whole run, multiplexing every remote command over it as separate sessions.
 //
-// Resolve applies ssh_config to a Target, Dial connects (ssh-agent and
-// identity files, known_hosts verification, keepalives), and Conn.Run runs
-// one command per session; the command line is always built with
-// shell.Join, so argv elements arrive intact.
+// Resolve applies ssh_config to a Target (ProxyJump included), Dial
+// connects (through jump hosts, retrying what may pass, at most
+// MaxConcurrentHandshakes at once; ssh-agent and identity files,
+// known_hosts verification, keepalives), and Conn.Run runs one command per
+// session; the command line is always built with shell.Join, so argv
+// elements arrive intact. Sudo commands run `sudo -n`, or `sudo -S`
+// answering its prompt with Endpoint.SudoPassword (see sudo.go).
 //
 // Each command is run as
 //
@@ -29,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -40,10 +44,6 @@ import (
 // connection died: the remote command's fate is unknown.
 var ErrConnLost = errors.New("ssh connection lost")
 
-// ErrSudoPassword is matched (errors.Is) by the error of a Sudo command that
-// failed because sudo wanted a password.
-var ErrSudoPassword = errors.New("sudo needs a password")
-
 // ErrClosed is wrapped by the errors of Run after Close.
 var ErrClosed = errors.New("ssh connection closed")
 
@@ -52,7 +52,8 @@ var ErrClosed = errors.New("ssh connection closed")
 type ExitError struct {
 	Host string // the host's name (Endpoint.Host)
 	// Command is the command line, shell.Join(argv) with the sudo prefix
-	// if any (the pid-reporting wrapper around it left out).
+	// if any: `sudo -n --`, or `sudo -S --` with a SudoPassword (the
+	// pid-reporting wrapper, sudo's prompt and start marker left out).
 	Command string
 	Code    int    // exit status; 128+n when killed by signal n
 	Signal  string // signal name without "SIG" ("TERM"), when killed by one
@@ -78,27 +79,12 @@ func (e *ExitError) Error() string {
 	return b.String()
 }
 
-// SudoError is returned for a Sudo command when sudo wanted a password. It
-// matches ErrSudoPassword and unwraps to the ExitError.
-type SudoError struct {
-	Host string
-	User string
-	Exit *ExitError
-}
-
-func (e *SudoError) Error() string {
-	return fmt.Sprintf("sudo on %s needs a password; fleet runs `sudo -n` and never types one: give %s passwordless sudo (NOPASSWD in sudoers) or deploy as root (%s: %s)",
-		e.Host, e.User, e.Exit.Command, strings.TrimSpace(e.Exit.Stderr))
-}
-
-func (e *SudoError) Unwrap() error        { return e.Exit }
-func (e *SudoError) Is(target error) bool { return target == ErrSudoPassword }
-
 // Cmd is one remote command.
 type Cmd struct {
 	Argv []string
-	// Sudo prefixes the command with `sudo -n --` when the endpoint's user
-	// is not root.
+	// Sudo runs the command through sudo when the endpoint's user is not
+	// root: `sudo -n --`, or with the endpoint's SudoPassword `sudo -S`
+	// answering its prompt (see Run).
 	Sudo   bool
 	Stdin  io.Reader // nil: empty stdin
 	Stdout io.Writer // nil: discarded
@@ -110,7 +96,9 @@ type Cmd struct {
 type Conn struct {
 	ep     Endpoint
 	client *ssh.Client
-	nc     net.Conn
+	nc     net.Conn      // the connection client runs over: TCP, or a jump host's channel
+	base   net.Conn      // the TCP connection to the first hop (nc without jump hosts)
+	jumps  []*ssh.Client // the jump hosts' connections, in order
 	slots  *limiter
 
 	done     chan struct{} // closed once the connection is gone
@@ -171,132 +159,17 @@ func withDefaults(e Endpoint) (Endpoint, error) {
 	if e.MaxSessions <= 0 {
 		e.MaxSessions = defaultMaxSessions
 	}
+	if e.ConnectionAttempts <= 0 {
+		e.ConnectionAttempts = defaultConnAttempts
+	}
 	return e, nil
 }
 
-// Dial connects and authenticates to e: first with the keys of the
-// ssh-agent at e.AgentSocket, then with e.IdentityFiles. A
-// passphrase-protected key that no agent holds is never prompted for; if
-// nothing else works, the *AuthError names it. The host key is verified
-// against the known_hosts files (*UnknownHostError, *ChangedHostKeyError).
-// ctx and e.ConnectTimeout bound the TCP connect and the handshake; ctx
-// does not affect the connection once Dial has returned.
-func Dial(ctx context.Context, e Endpoint) (*Conn, error) {
-	e, err := withDefaults(e)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := loadKeys(e)
-	if err != nil {
-		return nil, err
-	}
-	defer keys.close()
-	if len(keys.signers) == 0 {
-		agentState := "no ssh-agent (SSH_AUTH_SOCK unset)"
-		if e.AgentSocket != "" {
-			agentState = "no usable ssh-agent key"
-		}
-		return nil, &AuthError{Endpoint: e.String(), Encrypted: keys.encrypted, Problems: keys.problems,
-			Err: fmt.Errorf("%s, and no readable identity file among %s", agentState, strings.Join(e.IdentityFiles, ", "))}
-	}
-
-	checker := newHostKeyChecker(e)
-	known, err := checker.load()
-	if err != nil {
-		return nil, fmt.Errorf("ssh %s: %w", e.name(), err)
-	}
-	var hk struct {
-		sync.Mutex
-		err error
-	}
-	verify := checker.callback(known)
-	cfg := &ssh.ClientConfig{
-		User: e.User,
-		Auth: []ssh.AuthMethod{ssh.PublicKeys(keys.signers...)},
-		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-			err := verify(hostname, remote, key)
-			hk.Lock()
-			hk.err = err
-			hk.Unlock()
-			return err
-		},
-		HostKeyAlgorithms: checker.algorithms(known),
-		Timeout:           e.ConnectTimeout,
-	}
-
-	// Which bound applies: ctx's deadline, if sooner, or ConnectTimeout.
-	ctxBound := false
-	if dl, ok := ctx.Deadline(); ok && !dl.After(time.Now().Add(e.ConnectTimeout)) {
-		ctxBound = true
-	}
-	dctx, cancel := context.WithTimeout(ctx, e.ConnectTimeout)
-	defer cancel()
-	addr := net.JoinHostPort(e.Address, strconv.Itoa(e.Port))
-	timedOut := func() error {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("ssh %s: connecting to %s: %w", e.name(), addr, err)
-		}
-		if ctxBound {
-			return fmt.Errorf("ssh %s: connecting to %s: %w", e.name(), addr, context.DeadlineExceeded)
-		}
-		return fmt.Errorf("ssh %s: connecting to %s: timed out after %s (ConnectTimeout)", e.name(), addr, e.ConnectTimeout)
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(dctx, "tcp", addr)
-	if err != nil {
-		if dctx.Err() != nil {
-			return nil, timedOut()
-		}
-		return nil, fmt.Errorf("ssh %s: %w", e.name(), err)
-	}
-	stop := context.AfterFunc(dctx, func() { nc.Close() })
-	if dl, ok := dctx.Deadline(); ok {
-		nc.SetDeadline(dl)
-	}
-	sc, chans, reqs, err := ssh.NewClientConn(nc, e.knownHostsAddr(), cfg)
-	if !stop() {
-		if err == nil {
-			sc.Close()
-		}
-		nc.Close()
-		return nil, timedOut()
-	}
-	if err != nil {
-		nc.Close()
-		hk.Lock()
-		hkErr := hk.err
-		hk.Unlock()
-		if hkErr != nil {
-			return nil, hkErr
-		}
-		if strings.Contains(err.Error(), "unable to authenticate") {
-			return nil, &AuthError{Endpoint: e.String(), Tried: keys.tried, Encrypted: keys.encrypted, Problems: keys.problems, Err: err}
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, timedOut()
-		}
-		return nil, fmt.Errorf("ssh %s: %w", e.name(), err)
-	}
-	nc.SetDeadline(time.Time{})
-
-	c := &Conn{
-		ep:     e,
-		client: ssh.NewClient(sc, chans, reqs),
-		nc:     nc,
-		slots:  newLimiter(max(e.MaxSessions-1, 1)),
-		done:   make(chan struct{}),
-	}
-	go c.watch()
-	if e.ServerAliveInterval > 0 {
-		go c.keepalive()
-	}
-	return c, nil
-}
-
-// watch waits for the connection to end and records why.
+// watch waits for the connection to end, records why, and closes the jump
+// hosts' connections.
 func (c *Conn) watch() {
 	err := c.client.Wait()
+	c.closeJumps()
 	c.mu.Lock()
 	if c.deathErr == nil {
 		switch {
@@ -312,7 +185,17 @@ func (c *Conn) watch() {
 	close(c.done)
 }
 
-// die records why the connection is being torn down and closes it.
+// closeJumps closes the jump hosts' connections, last first, and the TCP
+// connection under them.
+func (c *Conn) closeJumps() {
+	for i := len(c.jumps) - 1; i >= 0; i-- {
+		c.jumps[i].Close()
+	}
+	c.base.Close()
+}
+
+// die records why the connection is being torn down and closes it (all of
+// the chain: a channel through a stalled jump host cannot be closed alone).
 func (c *Conn) die(err error) {
 	c.mu.Lock()
 	if c.deathErr == nil {
@@ -320,6 +203,7 @@ func (c *Conn) die(err error) {
 	}
 	c.mu.Unlock()
 	c.nc.Close()
+	c.base.Close()
 }
 
 // Err returns nil while the connection is usable, and afterwards why it is
@@ -380,7 +264,8 @@ func (c *Conn) keepalive() {
 	}
 }
 
-// Close closes the connection; running commands fail with ErrClosed.
+// Close closes the connection, and those to its jump hosts; running
+// commands fail with ErrClosed.
 func (c *Conn) Close() error {
 	c.mu.Lock()
 	already := c.closed
@@ -390,6 +275,9 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	err := c.client.Close()
+	if len(c.jumps) > 0 {
+		c.closeJumps()
+	}
 	<-c.done
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
@@ -411,9 +299,16 @@ const (
 // root (and wrapped as the package documentation shows). At most
 // MaxSessions-1 Runs are under way at once on a Conn; others wait.
 //
+// With Endpoint.SudoPassword set, Sudo runs `sudo -S` instead and writes
+// the password to the session's stdin when (and only if) sudo prompts for
+// it; Stdin is passed on to the command only once sudo has started it, so
+// the command reads exactly Stdin. The password is never part of a command
+// line or an error.
+//
 // A non-zero exit gives an *ExitError (a *SudoError when sudo wanted a
-// password); a dead connection an error wrapping ErrConnLost; a failure
-// reading Stdin or writing Stdout/Stderr stops the command and is returned.
+// password, or rejected SudoPassword); a dead connection an error wrapping
+// ErrConnLost; a failure reading Stdin or writing Stdout/Stderr stops the
+// command and is returned.
 // When ctx is done the command gets SIGTERM (by an SSH signal request and
 // by kill(1)), its session is closed after at most 250ms, and Run returns
 // an error wrapping ctx.Err(). Stdout and Stderr are not written to after
@@ -422,10 +317,16 @@ const (
 func (c *Conn) Run(ctx context.Context, cmd Cmd) error {
 	argv := cmd.Argv
 	sudo := cmd.Sudo && c.ep.User != "root"
-	if sudo {
+	withPassword := sudo && c.ep.SudoPassword != nil
+	shown := argv
+	switch {
+	case withPassword:
+		argv, shown = sudoArgv(argv)
+	case sudo:
 		argv = append([]string{"sudo", "-n", "--"}, argv...)
+		shown = argv
 	}
-	command, err := shell.Join(argv...)
+	command, err := shell.Join(shown...)
 	if err != nil {
 		return fmt.Errorf("ssh %s: %w", c.ep.name(), err)
 	}
@@ -462,10 +363,22 @@ func (c *Conn) Run(ctx context.Context, cmd Cmd) error {
 	if cmd.Stderr != nil {
 		stderr = io.MultiWriter(tail, cmd.Stderr)
 	}
-	pw := &pidWriter{w: g.writer(stderr, "stderr"), got: make(chan struct{})}
+	errW := g.writer(stderr, "stderr")
+	var sf *sudoFilter
+	if withPassword {
+		sf = newSudoFilter(errW)
+		errW = sf
+	}
+	pw := &pidWriter{w: errW, got: make(chan struct{})}
 	sess.Stderr = pw
+	flush := func() {
+		pw.flush()
+		if sf != nil {
+			sf.flush()
+		}
+	}
 	var stdin io.WriteCloser
-	if cmd.Stdin != nil {
+	if cmd.Stdin != nil || withPassword {
 		if stdin, err = sess.StdinPipe(); err != nil {
 			sess.Close()
 			return fmt.Errorf("ssh %s: %s: %w", c.ep.name(), command, err)
@@ -480,7 +393,13 @@ func (c *Conn) Run(ctx context.Context, cmd Cmd) error {
 		}
 		return fmt.Errorf("ssh %s: starting %s: %w", c.ep.name(), command, err)
 	}
-	if stdin != nil {
+	finished := make(chan struct{})
+	defer close(finished)
+	var rejected atomic.Bool
+	switch {
+	case withPassword:
+		go answerSudo(stdin, sf, c.ep.SudoPassword, cmd.Stdin, cancel, finished, &rejected)
+	case stdin != nil:
 		go feedStdin(stdin, cmd.Stdin, cancel)
 	}
 	waitc := make(chan error, 1)
@@ -489,7 +408,7 @@ func (c *Conn) Run(ctx context.Context, cmd Cmd) error {
 	select {
 	case err = <-waitc:
 		sess.Close()
-		pw.flush()
+		flush()
 		g.close()
 	case <-runCtx.Done():
 		// The "signal" request works for non-root logins only (sshd
@@ -518,7 +437,7 @@ func (c *Conn) Run(ctx context.Context, cmd Cmd) error {
 		cancelGrace()
 		sess.Close()
 		if exited {
-			pw.flush()
+			flush()
 		}
 		g.close()
 		if !exited {
@@ -549,7 +468,10 @@ func (c *Conn) Run(ctx context.Context, cmd Cmd) error {
 		return nil
 	case errors.As(err, &ee):
 		xe := &ExitError{Host: c.ep.name(), Command: command, Code: ee.ExitStatus(), Signal: ee.Signal(), Stderr: string(tail.bytes())}
-		if sudo && xe.Code == 1 && sudoWantsPassword(xe.Stderr) {
+		switch {
+		case withPassword && (rejected.Load() || !sf.hasStarted() && sudoRejected(xe.Stderr)):
+			return &SudoError{Host: c.ep.name(), User: c.ep.User, Rejected: true, Exit: xe}
+		case sudo && !withPassword && xe.Code == 1 && sudoWantsPassword(xe.Stderr):
 			return &SudoError{Host: c.ep.name(), User: c.ep.User, Exit: xe}
 		}
 		return xe
@@ -558,11 +480,6 @@ func (c *Conn) Run(ctx context.Context, cmd Cmd) error {
 		return fmt.Errorf("%w (running %s)", lost, command)
 	}
 	return fmt.Errorf("ssh %s: %s: %w", c.ep.name(), command, err)
-}
-
-func sudoWantsPassword(stderr string) bool {
-	return strings.Contains(stderr, "sudo: a password is required") ||
-		strings.Contains(stderr, "sudo: a terminal is required")
 }
 
 // Output runs argv and returns its stdout. A non-zero exit gives an

@@ -446,7 +446,8 @@ func TestDialTimeoutAndContext(t *testing.T) {
 		mu.Unlock()
 	}()
 	k := newKey(t, "ed25519")
-	e := Endpoint{Address: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, ConnectTimeout: 300 * time.Millisecond,
+	// One attempt: retries have tests of their own (TestDialRetries).
+	e := Endpoint{Address: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, ConnectTimeout: 300 * time.Millisecond, ConnectionAttempts: 1,
 		IdentityFiles: []string{k.writeIdentity(t, t.TempDir(), "id", "")}, KnownHostsFiles: []string{"/nonexistent"}}
 	start := time.Now()
 	_, err = Dial(context.Background(), e)

@@ -126,6 +126,11 @@ type testServer struct {
 	maxSessions int
 	// ignoreKeepalives leaves global requests unanswered (a stalled peer).
 	ignoreKeepalives bool
+	// forwarding allows direct-tcpip channels (a jump host).
+	forwarding bool
+	// dropFirst makes the server close its first dropFirst connections
+	// right after accepting them (sshd over MaxStartups).
+	dropFirst int
 
 	mu         sync.Mutex
 	authorized map[string]bool
@@ -134,6 +139,8 @@ type testServer struct {
 	netConns   []net.Conn
 	users      []string
 	accepted   int
+	live       int      // connections not closed yet
+	forwards   []string // direct-tcpip destinations asked for
 	wg         sync.WaitGroup
 }
 
@@ -203,11 +210,23 @@ func (s *testServer) serve() {
 		s.mu.Lock()
 		s.netConns = append(s.netConns, nc)
 		s.accepted++
+		drop := s.accepted <= s.dropFirst
+		s.live++
 		s.mu.Unlock()
+		if drop {
+			nc.Close()
+			s.mu.Lock()
+			s.live--
+			s.mu.Unlock()
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			s.handleConn(nc)
+			s.mu.Lock()
+			s.live--
+			s.mu.Unlock()
 		}()
 	}
 }
@@ -247,6 +266,14 @@ func (s *testServer) handleConn(nc net.Conn) {
 	var mu sync.Mutex
 	active := 0
 	for nch := range chans {
+		if nch.ChannelType() == "direct-tcpip" && s.forwarding {
+			open.Add(1)
+			go func() {
+				defer open.Done()
+				s.forward(nch)
+			}()
+			continue
+		}
 		if nch.ChannelType() != "session" {
 			nch.Reject(ssh.UnknownChannelType, "only sessions")
 			continue
@@ -273,6 +300,54 @@ func (s *testServer) handleConn(nc net.Conn) {
 		}()
 	}
 	open.Wait()
+}
+
+func (s *testServer) liveConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live
+}
+
+func (s *testServer) forwarded() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.forwards...)
+}
+
+// forward serves a direct-tcpip channel, as sshd does for ssh -J.
+func (s *testServer) forward(nch ssh.NewChannel) {
+	var req struct {
+		Host     string
+		Port     uint32
+		OrigHost string
+		OrigPort uint32
+	}
+	if err := ssh.Unmarshal(nch.ExtraData(), &req); err != nil {
+		nch.Reject(ssh.ConnectionFailed, "bad request")
+		return
+	}
+	addr := net.JoinHostPort(req.Host, strconv.Itoa(int(req.Port)))
+	s.mu.Lock()
+	s.forwards = append(s.forwards, addr)
+	s.mu.Unlock()
+	tc, err := net.Dial("tcp", addr)
+	if err != nil {
+		nch.Reject(ssh.ConnectionFailed, err.Error())
+		return
+	}
+	ch, reqs, err := nch.Accept()
+	if err != nil {
+		tc.Close()
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(tc, ch); done <- struct{}{} }()
+	go func() { io.Copy(ch, tc); done <- struct{}{} }()
+	<-done // either side ended: SSH needs no half-close
+	ch.Close()
+	tc.Close()
+	<-done
 }
 
 func (s *testServer) handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
