@@ -30,7 +30,7 @@ Exit status: 0 when the command succeeded everywhere, 1 otherwise.
 Examples:
   fleet exec --on @server -- systemctl is-active nginx
   fleet exec -p 50 --json -- uname -r`,
-		Flags: []cli.Flag{onFlag, parallelFlag, colorFlag, verboseFlag, jsonFlag, sshConfigFlag, acceptNewFlag},
+		Flags: []cli.Flag{onFlag, parallelFlag, colorFlag, verboseFlag, jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag},
 		Action: func(c *cli.Context) error {
 			file, argv := splitExecArgs(c.Args().Slice())
 			if len(argv) == 0 {

@@ -42,7 +42,7 @@ Examples:
   fleet run --ssh-config lab.ssh_config --override-input nixpkgs=./mini-nixpkgs
   fleet run --json | jq 'select(.event == "step_end" and .result == "failed")'
   fleet run --log-dir logs/ -v`,
-		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, overrideFlag, buildersFlag, logDirFlag, stateDirFlag),
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, logDirFlag, stateDirFlag),
 		Action: func(c *cli.Context) error { return deploy(c, "") },
 	}
 }
@@ -59,7 +59,7 @@ alike) over SSH, as fleet run does, without building or activating.
 
 Examples:
   fleet upload-keys --on @server`,
-		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, logDirFlag, stateDirFlag),
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, logDirFlag, stateDirFlag),
 		Action: func(c *cli.Context) error { return deploy(c, "@fleet//keys.star") },
 	}
 }
@@ -111,6 +111,11 @@ func deploy(c *cli.Context, strategy string) error {
 
 func executorOptions(c *cli.Context) (executor.Options, error) {
 	o := executor.Options{Builders: c.String("builders")}
+	pw, err := sudoPassword(c)
+	if err != nil {
+		return o, err
+	}
+	o.SSH.SudoPassword = pw
 	if files := c.StringSlice("ssh-config"); len(files) > 0 {
 		for _, f := range files {
 			if _, err := os.Stat(f); err != nil {

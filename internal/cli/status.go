@@ -25,7 +25,7 @@ Exit status 0 when every host is up to date, 1 otherwise.
 Examples:
   fleet status
   fleet status --on @server --json`,
-		Flags: []cli.Flag{onFlag, parallelFlag, colorFlag, jsonFlag, sshConfigFlag, acceptNewFlag, overrideFlag},
+		Flags: []cli.Flag{onFlag, parallelFlag, colorFlag, jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag},
 		Action: func(c *cli.Context) error {
 			prog, err := setup(c)
 			if err != nil {
