@@ -58,13 +58,9 @@ func (e *Executor) Build(ctx context.Context, hosts []*runtime.Host) (map[string
 // copies each derivation's closure to its host and builds it there
 // (build_on_target: for hosts of a system this machine cannot build).
 func (e *Executor) buildThere(ctx context.Context, hosts []*runtime.Host) (map[string]string, error) {
-	expr, attrs, err := BuildExpr(hosts, e.opts.Overrides)
+	drvs, err := e.instantiate(ctx, hosts)
 	if err != nil {
 		return nil, err
-	}
-	drvs, log, err := e.nix(ctx, "nix-instantiate", expr, attrs)
-	if err != nil {
-		return nil, buildError(hosts, log, err)
 	}
 	var (
 		mu   sync.Mutex
@@ -431,13 +427,9 @@ func closurePaths(ctx context.Context, closure string) ([]string, error) {
 // building it: one evaluation (nix-instantiate), then the derivations'
 // output paths.
 func (e *Executor) Evaluate(ctx context.Context, hosts []*runtime.Host) (map[string]string, error) {
-	expr, attrs, err := BuildExpr(hosts, e.opts.Overrides)
+	drvs, err := e.instantiate(ctx, hosts)
 	if err != nil {
 		return nil, err
-	}
-	drvs, log, err := e.nix(ctx, "nix-instantiate", expr, attrs)
-	if err != nil {
-		return nil, buildError(hosts, log, err)
 	}
 	out := make(map[string]string, len(hosts))
 	for i, h := range hosts {
@@ -448,4 +440,18 @@ func (e *Executor) Evaluate(ctx context.Context, hosts []*runtime.Host) (map[str
 		out[h.Name] = strings.TrimSpace(string(o))
 	}
 	return out, nil
+}
+
+// instantiate evaluates the hosts' systems in one evaluation and returns
+// their derivations in host order.
+func (e *Executor) instantiate(ctx context.Context, hosts []*runtime.Host) ([]string, error) {
+	expr, attrs, err := BuildExpr(hosts, e.opts.Overrides)
+	if err != nil {
+		return nil, err
+	}
+	drvs, log, err := e.nix(ctx, "nix-instantiate", expr, attrs)
+	if err != nil {
+		return nil, buildError(hosts, log, err)
+	}
+	return drvs, nil
 }
