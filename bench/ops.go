@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// opsActivateScript is a copy of internal/executor/activate.go's
+// activateScript (unexported there), so that its cost on a host can be
+// measured on its own. Keep it in sync.
+const opsActivateScript = `dir=$1 closure=$2 goal=$3 confirm=$4 prev=$5
+mkdir -p "$dir" && rm -rf "$dir/status" "$dir/log" "$dir/decided" "$dir/confirmed" "$dir/rolledback" || exit 111
+if [ "$confirm" -gt 0 ] && [ -n "$prev" ]; then
+  setsid sh -c '
+    dir=$0 confirm=$1 prev=$2
+    while [ ! -e "$dir/status" ]; do sleep 0.1; done
+    [ "$(cat "$dir/status")" = 0 ] || exit 0
+    sleep "$confirm"
+    mkdir "$dir/decided" 2>/dev/null || exit 0
+    {
+      echo "not confirmed within ${confirm}s: rolling back to $prev"
+      nix-env --profile /nix/var/nix/profiles/system --set "$prev" && "$prev/bin/switch-to-configuration" switch
+      echo "exit $?"
+    } >"$dir/rolledback.tmp" 2>&1
+    mv "$dir/rolledback.tmp" "$dir/rolledback"
+  ' "$dir" "$confirm" "$prev" </dev/null >/dev/null 2>&1 &
+fi
+setsid sh -c '"$1/bin/switch-to-configuration" "$2" >"$0/log" 2>&1; echo $? >"$0/status.tmp"; mv "$0/status.tmp" "$0/status"' "$dir" "$closure" "$goal" </dev/null >/dev/null 2>&1 &
+while [ ! -e "$dir/status" ]; do sleep 0.1; done
+cat "$dir/log" >&2
+exit "$(cat "$dir/status")"
+`
+
+// opsWrapper is how internal/remote runs every command (wrapperScript).
+const opsWrapper = `printf 'fleet-remote-pid %d\n' "$$" >&2 && exec "$@"`
+
+type opResult struct {
+	name            string
+	k               int
+	host, dep, wall float64 // ms per operation (means)
+}
+
+// ops measures what single operations cost, in CPU time on the host and
+// on the deployer, one at a time on host h1: the building blocks of a
+// fleet push/activate and of the baseline. Sessions run over an OpenSSH
+// ControlMaster connection (one connection, many sessions: what fleet
+// does with its Go client); commands are wrapped as internal/remote
+// wraps them.
+func (b *bench) ops(ctx context.Context) error {
+	const k = 5
+	h := "h1"
+	closure := b.closures[h]
+	if closure == "" {
+		return fmt.Errorf("no closure for %s", h)
+	}
+	out, err := exec.CommandContext(ctx, "nix-store", "-qR", closure).Output()
+	if err != nil {
+		return err
+	}
+	paths := strings.Fields(string(out))
+	if err := b.resetHosts([]string{h}); err != nil {
+		return err
+	}
+	ctl := filepath.Join(cfg.work, "ops.ctl")
+	os.Remove(ctl)
+	master := exec.CommandContext(ctx, "ssh", "-F", b.lab.SSHConfig, "-o", "ControlMaster=yes", "-o", "ControlPath="+ctl, "-N", "root@"+h)
+	if err := master.Start(); err != nil {
+		return err
+	}
+	defer func() { master.Process.Kill(); master.Wait() }()
+	for i := 0; ; i++ {
+		if _, err := os.Stat(ctl); err == nil {
+			break
+		}
+		if i > 300 {
+			return fmt.Errorf("ssh ControlMaster did not come up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	session := func(argv ...string) command {
+		remote := shJoin(append([]string{"/bin/sh", "-c", opsWrapper, "sh"}, argv...))
+		return command{argv: []string{"ssh", "-F", b.lab.SSHConfig, "-o", "ControlPath=" + ctl, "root@" + h, remote}}
+	}
+	reset := func() error { return b.resetHosts([]string{h}) }
+	seed := func() error { // the closure present, as before an activation
+		if err := reset(); err != nil {
+			return err
+		}
+		r := command{env: []string{"NIX_SSHOPTS=-F " + b.lab.SSHConfig}, argv: []string{"nix-copy-closure", "--to", "root@" + h, closure}}.run(ctx)
+		return r.failed()
+	}
+	pipe := fmt.Sprintf(`nix-store --export %s | ssh -F %s -o ControlPath=%s root@%s %s`,
+		strings.Join(paths, " "), shq(b.lab.SSHConfig), shq(ctl), h, shq(shJoin([]string{"/bin/sh", "-c", opsWrapper, "sh", "nix-store", "--import"})))
+	type op struct {
+		name  string
+		setup func() error
+		cmd   command
+	}
+	list := []op{
+		{"new SSH connection + `true` (OpenSSH client, as each baseline step)", nil,
+			command{argv: []string{"ssh", "-F", b.lab.SSHConfig, "-o", "ControlPath=none", "root@" + h, "true"}}},
+		{"session on an open connection: true", nil, session("true")},
+		{fmt.Sprintf("session: nix-store --check-validity --print-invalid (%d paths, empty store)", len(paths)), reset,
+			session(append([]string{"nix-store", "--check-validity", "--print-invalid"}, paths...)...)},
+		{fmt.Sprintf("push %d paths (%d KiB each): nix-store --export | session nix-store --import", len(paths), smallPayloadSizeKB), reset,
+			command{argv: []string{"sh", "-c", pipe}}},
+		{fmt.Sprintf("push %d paths: nix-copy-closure --to (new connection, nix-store --serve)", len(paths)), reset,
+			command{env: []string{"NIX_SSHOPTS=-F " + b.lab.SSHConfig}, argv: []string{"nix-copy-closure", "--to", "root@" + h, closure}}},
+		{"session: nix-env -p /nix/var/nix/profiles/system --set CLOSURE", seed,
+			session("nix-env", "-p", "/nix/var/nix/profiles/system", "--set", closure)},
+		{"session: CLOSURE/bin/switch-to-configuration switch (as the baseline)", nil, session(closure+"/bin/switch-to-configuration", "switch")},
+		{"session: fleet's activateScript (detached switch, polls with sleep 0.1)", nil,
+			session("sh", "-c", opsActivateScript, "fleet-activate", "/run/fleet/bench-ops", closure, "switch", "0", "")},
+		{"session: readlink /run/current-system", nil, session("readlink", "/run/current-system")},
+		{"local: nix-store --query --requisites CLOSURE", nil, command{argv: []string{"nix-store", "--query", "--requisites", closure}}},
+		{fmt.Sprintf("local: nix-store --query --size (%d paths)", len(paths)), nil, command{argv: append([]string{"nix-store", "--query", "--size"}, paths...)}},
+		{fmt.Sprintf("local: nix-store --export (%d paths) > /dev/null", len(paths)), nil, command{argv: []string{"sh", "-c", "nix-store --export " + strings.Join(paths, " ") + " >/dev/null"}}},
+	}
+	for _, o := range list {
+		res := opResult{name: o.name, k: k}
+		for i := 0; i < k; i++ {
+			if o.setup != nil {
+				if err := o.setup(); err != nil {
+					return fmt.Errorf("%s: setup: %w", o.name, err)
+				}
+			}
+			var r result
+			m, err := b.measure(func() (time.Duration, error) {
+				r = o.cmd.run(ctx)
+				return r.wall, r.failed()
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", o.name, err)
+			}
+			res.host += float64(m.hosts.Microseconds()) / 1000 / k
+			res.dep += float64(m.dep.Microseconds()) / 1000 / k
+			res.wall += float64(m.wall.Microseconds()) / 1000 / k
+		}
+		logf("op %-75s host %6.1f ms  deployer %6.1f ms  wall %6.1f ms", o.name, res.host, res.dep, res.wall)
+		b.opsResults = append(b.opsResults, res)
+	}
+	return nil
+}
+
+func shJoin(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+func (b *bench) report(w io.Writer) {
+	m := b.machine
+	fmt.Fprintf(w, "\n== fleet benchmarks (issue 9) ==\n\n")
+	fmt.Fprintf(w, "machine: nproc %s; CPU %s; %s; %s; RAM %s\n", m.nproc, m.cpu, m.kernel, m.os, m.mem)
+	fmt.Fprintf(w, "tools:   %s; %s; %s", m.nix, m.ssh, m.goVersion)
+	if m.ansible != "" {
+		fmt.Fprintf(w, "; %s", m.ansible)
+	}
+	fmt.Fprintf(w, "\nload:    %s at start, %s at end (1/5/15 min); other work shares this machine\n", m.loadStart, b.loadEnd)
+	fmt.Fprintf(w, "reps:    %d (N=50 fresh deploys: %d; plan: %d), methods interleaved, order rotated every repetition\n", cfg.reps, cfg.reps50, cfg.planReps)
+	if b.noAnsible != "" {
+		fmt.Fprintf(w, "Ansible: not measured: %s\n", b.noAnsible)
+	}
+
+	fmt.Fprintf(w, "\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "benchmark\tfleet median [min–max]\tbaseline median [min–max]\tratio (paired) median [min–max]\ttarget\tmet?")
+	for _, r := range b.rows {
+		f, bs, ra, met := r.cells()
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.name, f, bs, ra, r.target, met)
+	}
+	tw.Flush()
+
+	if cfg.markdown && len(b.rows) > 0 {
+		fmt.Fprintf(w, "\nMarkdown:\n\n| benchmark | fleet median [min–max] | baseline median [min–max] | ratio | target | met? |\n|---|---|---|---|---|---|\n")
+		for _, r := range b.rows {
+			f, bs, ra, met := r.cells()
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", r.name, f, bs, ra, r.target, met)
+		}
+	}
+
+	if len(b.breakdowns) > 0 {
+		fmt.Fprintf(w, "\nWhere fleet's wall time goes (medians over the measured runs, seconds; from `fleet run --json` events):\n")
+		fmt.Fprintf(w, "  load = process start to run_start (start-up, Starlark, selection); build = run_start to last build step_end (one nix-build: eval + build);\n")
+		fmt.Fprintf(w, "  push/activate = first step_start to last step_end of that action (all hosts, -p 10); Σ = sum of the hosts' step times; tail = summary to exit\n\n")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "run\twall\tload\tbuild\tpush\tΣpush/host\tactivate\tΣactivate/host\ttail")
+		for _, bd := range b.breakdowns {
+			get := func(f func(p phases) time.Duration) string {
+				var xs []float64
+				for _, p := range bd.ph {
+					xs = append(xs, f(p).Seconds())
+				}
+				return fmt.Sprintf("%.2f", summarize(xs).med)
+			}
+			n := 1.0
+			if len(bd.ph) > 0 && len(bd.ph[0].closures) > 0 {
+				n = float64(len(bd.ph[0].closures))
+			}
+			perHost := func(f func(p phases) time.Duration) string {
+				var xs []float64
+				for _, p := range bd.ph {
+					xs = append(xs, f(p).Seconds()/n)
+				}
+				return fmt.Sprintf("%.2f", summarize(xs).med)
+			}
+			fmt.Fprintf(tw, "%s\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", bd.name, summarize(bd.wall).med,
+				get(func(p phases) time.Duration { return p.load }),
+				get(func(p phases) time.Duration { return p.build }),
+				get(func(p phases) time.Duration { return p.push }),
+				perHost(func(p phases) time.Duration { return p.pushSum }),
+				get(func(p phases) time.Duration { return p.activate }),
+				perHost(func(p phases) time.Duration { return p.actSum }),
+				get(func(p phases) time.Duration { return p.tail }))
+		}
+		tw.Flush()
+	}
+
+	if len(b.cpuSplits) > 0 && b.cpu != nil {
+		fmt.Fprintf(w, "\nCPU time per run, medians in seconds (deployer = the tool and every process it starts here; hosts = every process on the lab hosts: sshd, sessions, nix, activation):\n\n")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "benchmark\tmethod\tdeployer\thosts\ttotal")
+		for _, s := range b.cpuSplits {
+			var tot []float64
+			for i := range s.dep {
+				tot = append(tot, s.dep[i]+s.hosts[i])
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.1f\n", s.bench, s.method, summarize(s.dep).med, summarize(s.hosts).med, summarize(tot).med)
+		}
+		tw.Flush()
+	}
+	if len(b.commands) > 0 {
+		fmt.Fprintf(w, "\nExact commands (run inside the lab's network namespace; hosts reset to empty stores before each fresh/large measurement):\n")
+		last := ""
+		for _, c := range b.commands {
+			if c.bench != last {
+				fmt.Fprintf(w, "  [%s]\n", c.bench)
+				last = c.bench
+			}
+			fmt.Fprintf(w, "    %s:\n      %s\n", c.what, strings.ReplaceAll(c.cmd, "\n", "\n      "))
+		}
+		fmt.Fprintf(w, "  NIX_CONFIG for every command: %q\n", nixConfig)
+	}
+	if len(b.opsResults) > 0 {
+		fmt.Fprintf(w, "\nCost of single operations on one idle-ish lab host (h1; means of %d; CPU from the hosts and deployer cpuacct cgroups):\n\n", b.opsResults[0].k)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "operation\thost CPU ms\tdeployer CPU ms\twall ms")
+		for _, o := range b.opsResults {
+			fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.0f\n", o.name, o.host, o.dep, o.wall)
+		}
+		tw.Flush()
+	}
+	for _, n := range b.notes {
+		fmt.Fprintf(w, "\nnote: %s\n", n)
+	}
+	for _, p := range b.profiles {
+		fmt.Fprintf(w, "\n== CPU profile: %s (in-process cli.Main: fleet %s) ==\n", p.name, p.args)
+		file := p.file
+		if !cfg.keep {
+			file += " (removed at exit; -keep keeps it)"
+		}
+		fmt.Fprintf(w, "wall %.2fs per run; fleet's own CPU %.2fs; CPU of the processes it waited for (nix-build, nix-store, ...) %.2fs; profile %s\n",
+			p.wall.Seconds(), p.selfCPU.Seconds(), p.childCPU.Seconds(), file)
+		if p.ph != nil {
+			fmt.Fprintf(w, "phases: load %.2fs, build %.2fs, push %.2fs (Σ %.1fs), activate %.2fs (Σ %.1fs)\n",
+				p.ph.load.Seconds(), p.ph.build.Seconds(), p.ph.push.Seconds(), p.ph.pushSum.Seconds(), p.ph.activate.Seconds(), p.ph.actSum.Seconds())
+		}
+		fmt.Fprintf(w, "-- top, flat --\n%s\n-- top, cumulative --\n%s\n-- fleet's own code and its libraries (cumulative; %% of all samples) --\n%s\n", p.flat, p.cum, p.own)
+	}
+}
