@@ -7,7 +7,6 @@ package builtins
 import (
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/lib/json"
@@ -145,8 +144,3 @@ func result(name string, fields starlark.StringDict) *starlarkstruct.Struct {
 	s.Freeze()
 	return s
 }
-
-var (
-	timeNow    = time.Now
-	sinceStart = time.Since
-)

@@ -5,6 +5,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/starlark"
@@ -137,12 +138,12 @@ func uploadKeysFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 			info.Hash = runtime.Hash(t)
 		}
 		st := s.Begin(th, &runtime.Step{Host: h.Name, Action: "upload-key", Target: h.Target(), Key: info, Sudo: h.TargetUser != "root"})
-		start := timeNow()
+		start := time.Now()
 		hash, err := s.Executor().UploadKey(s.Context(), h, k)
 		if hash != "" {
 			info.Hash = hash
 		}
-		s.End(st, err, sinceStart(start))
+		s.End(st, err, time.Since(start))
 		if err != nil {
 			return nil, err
 		}

@@ -154,7 +154,7 @@ func (e *Executor) switchTo(ctx context.Context, h *runtime.Host, dir, closure, 
 func (e *Executor) confirm(ctx context.Context, h *runtime.Host, dir, prev string, window time.Duration) error {
 	sudo := h.TargetUser != "root"
 	cctx, cancel := context.WithTimeout(ctx, window)
-	err := e.runFresh(cctx, h, sudo, "sh", "-c", confirmScript, "fleet-confirm", dir)
+	_, err := e.fresh(cctx, h, sudo, "sh", "-c", confirmScript, "fleet-confirm", dir)
 	cancel()
 	if err == nil {
 		return nil
@@ -164,7 +164,7 @@ func (e *Executor) confirm(ctx context.Context, h *runtime.Host, dir, prev strin
 	deadline := time.Now().Add(window + 2*time.Minute)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		out, rerr := e.outputFresh(rctx, h, "cat", dir+"/rolledback")
+		out, rerr := e.fresh(rctx, h, h.TargetUser != "root", "cat", dir+"/rolledback")
 		cancel()
 		if rerr == nil {
 			cur, _ := e.readlink(ctx, h, "/run/current-system")

@@ -137,19 +137,10 @@ func (e *Executor) run(ctx context.Context, h *runtime.Host, sudo bool, stdin io
 	return out.String(), err
 }
 
-// runFresh runs argv on h over a new SSH connection, closed afterwards:
-// proof that the host still accepts connections (dead-man confirmation).
-func (e *Executor) runFresh(ctx context.Context, h *runtime.Host, sudo bool, argv ...string) error {
-	_, err := e.outputFresh2(ctx, h, sudo, argv...)
-	return err
-}
-
-// outputFresh is runFresh returning stdout, without sudo.
-func (e *Executor) outputFresh(ctx context.Context, h *runtime.Host, argv ...string) (string, error) {
-	return e.outputFresh2(ctx, h, h.TargetUser != "root", argv...)
-}
-
-func (e *Executor) outputFresh2(ctx context.Context, h *runtime.Host, sudo bool, argv ...string) (string, error) {
+// fresh runs argv on h over a new SSH connection, closed afterwards,
+// and returns its stdout: proof that the host still accepts connections
+// (dead-man confirmation, coming back from a reboot).
+func (e *Executor) fresh(ctx context.Context, h *runtime.Host, sudo bool, argv ...string) (string, error) {
 	var r runner = localRunner{host: h.Name}
 	if !isLocal(h) {
 		ep, err := remote.Resolve(e.opts.SSH, remote.Target{Host: h.TargetHost, User: h.TargetUser, Port: h.TargetPort})

@@ -38,7 +38,7 @@ func (e *Executor) Reboot(ctx context.Context, h *runtime.Host, timeout time.Dur
 		case <-time.After(time.Second):
 		}
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		id, err := e.outputFresh2(actx, h, false, "cat", bootIDFile)
+		id, err := e.fresh(actx, h, false, "cat", bootIDFile)
 		cancel()
 		if err != nil {
 			last = err
