@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -138,6 +139,16 @@ func (c *cpuAcct) close() {
 		return
 	}
 	c.move(c.root, os.Getpid())
+	// What is left was started by this run and outlived it (e.g. the
+	// ssh ControlPersist masters of Ansible): end it, by pid.
+	for _, d := range []string{c.dep, c.hosts} {
+		data, _ := os.ReadFile(d + "/cgroup.procs")
+		for _, f := range strings.Fields(string(data)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+				syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
+	}
 	for i := 0; i < 50; i++ {
 		os.Remove(c.dep)
 		os.Remove(c.hosts)

@@ -35,7 +35,8 @@ func (b *bench) report(w io.Writer) {
 		fmt.Fprintf(w, "\nMarkdown:\n\n| benchmark | fleet median [min–max] | baseline median [min–max] | ratio | target | met? |\n|---|---|---|---|---|---|\n")
 		for _, r := range b.rows {
 			f, bs, ra, met := r.cells()
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", r.name, f, bs, ra, r.target, met)
+			md := strings.NewReplacer("|", `\|`).Replace
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", md(strings.TrimSpace(r.name)), md(f), md(bs), md(ra), r.target, met)
 		}
 	}
 
@@ -102,7 +103,7 @@ func (b *bench) report(w io.Writer) {
 		fmt.Fprintf(w, "  NIX_CONFIG for every command: %q\n", nixConfig)
 	}
 	if len(b.opsResults) > 0 {
-		fmt.Fprintf(w, "\nCost of single operations on one idle-ish lab host (h1; means of %d; CPU from the hosts and deployer cpuacct cgroups):\n\n", b.opsResults[0].k)
+		fmt.Fprintf(w, "\nCost of single operations, one at a time on lab host h1 (means of %d; CPU from the hosts and deployer cpuacct cgroups; other work on the machine inflates them):\n\n", b.opsResults[0].k)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "operation\thost CPU ms\tdeployer CPU ms\twall ms")
 		for _, o := range b.opsResults {
