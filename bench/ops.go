@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/fleet-deploy/fleet/internal/executor"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,31 +11,8 @@ import (
 	"time"
 )
 
-// opsActivateScript is a copy of internal/executor/activate.go's
-// activateScript (unexported there), so that its cost on a host can be
-// measured on its own. Keep it in sync.
-const opsActivateScript = `dir=$1 closure=$2 goal=$3 confirm=$4 prev=$5
-mkdir -p "$dir" && rm -rf "$dir/status" "$dir/log" "$dir/decided" "$dir/confirmed" "$dir/rolledback" || exit 111
-if [ "$confirm" -gt 0 ] && [ -n "$prev" ]; then
-  setsid sh -c '
-    dir=$0 confirm=$1 prev=$2
-    while [ ! -e "$dir/status" ]; do sleep 0.1; done
-    [ "$(cat "$dir/status")" = 0 ] || exit 0
-    sleep "$confirm"
-    mkdir "$dir/decided" 2>/dev/null || exit 0
-    {
-      echo "not confirmed within ${confirm}s: rolling back to $prev"
-      nix-env --profile /nix/var/nix/profiles/system --set "$prev" && "$prev/bin/switch-to-configuration" switch
-      echo "exit $?"
-    } >"$dir/rolledback.tmp" 2>&1
-    mv "$dir/rolledback.tmp" "$dir/rolledback"
-  ' "$dir" "$confirm" "$prev" </dev/null >/dev/null 2>&1 &
-fi
-setsid sh -c '"$1/bin/switch-to-configuration" "$2" >"$0/log" 2>&1; echo $? >"$0/status.tmp"; mv "$0/status.tmp" "$0/status"' "$dir" "$closure" "$goal" </dev/null >/dev/null 2>&1 &
-while [ ! -e "$dir/status" ]; do sleep 0.1; done
-cat "$dir/log" >&2
-exit "$(cat "$dir/status")"
-`
+// opsActivateScript is fleet's own activation script, measured on its own.
+const opsActivateScript = executor.ActivateScript
 
 // opsWrapper is how internal/remote runs every command (wrapperScript).
 const opsWrapper = `printf 'fleet-remote-pid %d\n' "$$" >&2 && exec "$@"`

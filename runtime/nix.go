@@ -61,10 +61,13 @@ func (i *Inventory) Truth() starlark.Bool  { return starlark.True }
 func (i *Inventory) Hash() (uint32, error) { return 0, nil }
 
 // NixExpr is { NAME = <host>; ... } over the whole inventory.
-func (i *Inventory) NixExpr() (string, error) {
+func (i *Inventory) NixExpr() (string, error) { return HostsExpr(i.s.Hosts()) }
+
+// HostsExpr is the attribute set { NAME = <host>; ... } of hosts.
+func HostsExpr(hosts []*Host) (string, error) {
 	var b strings.Builder
 	b.WriteString("{ ")
-	for _, h := range i.s.Hosts() {
+	for _, h := range hosts {
 		name, err := nixenc.AttrName(h.Name)
 		if err != nil {
 			return "", err

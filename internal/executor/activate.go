@@ -14,7 +14,7 @@ import (
 
 const systemProfile = "/nix/var/nix/profiles/system"
 
-// activateScript runs switch-to-configuration detached from the SSH
+// ActivateScript runs switch-to-configuration detached from the SSH
 // session (setsid, output to a file), so that a dropped connection does
 // not kill an activation half way; it then waits for the exit status and
 // replays the log on stderr.
@@ -28,7 +28,7 @@ const systemProfile = "/nix/var/nix/profiles/system"
 // Arguments: state dir, closure, goal, confirm seconds, previous system.
 // The script is a constant: user data only ever arrives as quoted
 // arguments.
-const activateScript = `dir=$1 closure=$2 goal=$3 confirm=$4 prev=$5
+const ActivateScript = `dir=$1 closure=$2 goal=$3 confirm=$4 prev=$5
 mkdir -p "$dir" && rm -rf "$dir/status" "$dir/log" "$dir/decided" "$dir/confirmed" "$dir/rolledback" || exit 111
 if [ "$confirm" -gt 0 ] && [ -n "$prev" ]; then
   setsid sh -c '
@@ -132,7 +132,7 @@ func (e *Executor) Activate(ctx context.Context, h *runtime.Host, closure string
 // collects its outcome, reconnecting if the connection drops meanwhile.
 func (e *Executor) switchTo(ctx context.Context, h *runtime.Host, dir, closure, goal string, confirm int, prev string) error {
 	sudo := h.TargetUser != "root"
-	_, err := e.run(ctx, h, sudo, nil, "sh", "-c", activateScript, "fleet-activate", dir, closure, goal, fmt.Sprint(confirm), prev)
+	_, err := e.run(ctx, h, sudo, nil, "sh", "-c", ActivateScript, "fleet-activate", dir, closure, goal, fmt.Sprint(confirm), prev)
 	if err != nil && isConnErr(err) && ctx.Err() == nil {
 		err = e.collect(ctx, h, sudo, dir)
 	}

@@ -470,28 +470,12 @@ func (n *nixRef) NixExpr() (string, error) { return n.name, nil }
 // runtime.Inventory encodes: { NAME = <host>; ... }.
 type inventory []*runtime.Host
 
-func (i inventory) String() string        { return "inventory()" }
-func (i inventory) Type() string          { return "inventory" }
-func (i inventory) Freeze()               {}
-func (i inventory) Truth() starlark.Bool  { return starlark.True }
-func (i inventory) Hash() (uint32, error) { return 0, nil }
-func (i inventory) NixExpr() (string, error) {
-	var b strings.Builder
-	b.WriteString("{ ")
-	for _, h := range i {
-		name, err := nixenc.AttrName(h.Name)
-		if err != nil {
-			return "", err
-		}
-		v, err := h.NixExpr()
-		if err != nil {
-			return "", err
-		}
-		b.WriteString(name + " = " + v + "; ")
-	}
-	b.WriteString("}")
-	return b.String(), nil
-}
+func (i inventory) String() string           { return "inventory()" }
+func (i inventory) Type() string             { return "inventory" }
+func (i inventory) Freeze()                  {}
+func (i inventory) Truth() starlark.Bool     { return starlark.True }
+func (i inventory) Hash() (uint32, error)    { return 0, nil }
+func (i inventory) NixExpr() (string, error) { return runtime.HostsExpr(i) }
 
 // WriteFile writes data to file atomically (a temporary file in the same
 // directory, renamed into place), creating the directory if needed.
