@@ -252,7 +252,7 @@ func (b *bench) overrideArgs() []string {
 func (b *bench) fleetRun(file string, extra ...string) command {
 	argv := append([]string{cfg.fleet, "run", "--json", "-p", "10", "--ssh-config", b.lab.SSHConfig}, b.overrideArgs()...)
 	argv = append(append(argv, extra...), file)
-	return command{dir: filepath.Dir(file), env: []string{"NIX_CONFIG=" + nixConfig}, argv: argv}
+	return command{dir: filepath.Dir(file), argv: argv}
 }
 
 // runFleet runs a fleet run command and parses its events.

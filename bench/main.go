@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fleet-deploy/fleet/internal/lab"
+	"github.com/fleet-deploy/fleet/internal/nixconf"
 )
 
 type config struct {
@@ -137,9 +138,12 @@ func inside() int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	// Nix as the lab needs it: no sandbox (Debian's nix-bin), no binary
-	// cache (unreachable by design), no flake registry.
-	os.Setenv("NIX_CONFIG", nixConfig)
+	// Nix as the project writes it (internal/nixconf), whatever the
+	// machine's /etc/nix says: no build users, sandbox or binary cache.
+	if err := nixconf.Setenv(filepath.Join(cfg.work, "nix-conf")); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
 	b := &bench{machine: machineDetails()}
 	if err := b.run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -149,5 +153,3 @@ func inside() int {
 	b.report(os.Stdout)
 	return 0
 }
-
-const nixConfig = "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\nflake-registry =\n"

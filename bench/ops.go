@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/fleet-deploy/fleet/internal/executor"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/fleet-deploy/fleet/internal/executor"
 )
 
 // opsActivateScript is fleet's own activation script, measured on its own.

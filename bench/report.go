@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/fleet-deploy/fleet/internal/nixconf"
 )
 
 func (b *bench) report(w io.Writer) {
@@ -100,7 +102,7 @@ func (b *bench) report(w io.Writer) {
 			}
 			fmt.Fprintf(w, "    %s:\n      %s\n", c.what, strings.ReplaceAll(c.cmd, "\n", "\n      "))
 		}
-		fmt.Fprintf(w, "  NIX_CONFIG for every command: %q\n", nixConfig)
+		fmt.Fprintf(w, "  every command reads only this nix.conf (NIX_CONF_DIR, internal/nixconf):\n    %s\n", strings.ReplaceAll(strings.TrimSpace(nixconf.Settings), "\n", "\n    "))
 	}
 	if len(b.opsResults) > 0 {
 		fmt.Fprintf(w, "\nCost of single operations, one at a time on lab host h1 (means of %d; CPU from the hosts and deployer cpuacct cgroups; other work on the machine inflates them):\n\n", b.opsResults[0].k)

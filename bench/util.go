@@ -41,9 +41,6 @@ func (c command) String() string {
 	}
 	for _, kv := range c.env {
 		k, v, _ := strings.Cut(kv, "=")
-		if k == "NIX_CONFIG" && v == nixConfig {
-			continue // printed once, after the commands
-		}
 		fmt.Fprintf(&b, "%s=%s ", k, shq(v))
 	}
 	for i, a := range c.argv {

@@ -10,9 +10,9 @@ if [ "$(id -u)" != 0 ]; then
   echo "make demo needs root: the lab uses namespaces and runs sshd" >&2
   exit 1
 fi
-# Debian's nix-bin: no sandbox; no binary cache (the lab is offline);
-# aarch64 (rpi4-a) built natively, standing in for the seed's binfmt.
-export NIX_CONFIG=$'sandbox = false\nsubstituters =\nextra-platforms = aarch64-linux\nflake-registry =\n'
+# fleet-lab gives the commands the project's own nix.conf (internal/nixconf):
+# no build users, no sandbox, no binary cache (the lab is offline), aarch64
+# (rpi4-a) built natively, standing in for the seed's binfmt.
 exec bin/fleet-lab -q --hosts envy,lenovo,rpi4-a,clawfinger \
   --alias 10.0.0.10=envy,10.0.0.61=lenovo,10.0.0.11=rpi4-a \
   -- bash -c '

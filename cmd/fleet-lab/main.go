@@ -6,7 +6,8 @@
 //
 // With a command, the command runs inside the namespace with
 // FLEET_LAB_SSH_CONFIG, FLEET_LAB_KNOWN_HOSTS, FLEET_LAB_KEY, FLEET_LAB_DIR and
-// FLEET_LAB_HOSTS set, the lab is torn down when it exits, and fleet-lab
+// FLEET_LAB_HOSTS set and Nix configured by the project (internal/nixconf:
+// NIX_CONF_DIR, whatever /etc/nix says), the lab is torn down when it exits, and fleet-lab
 // exits with its code. Without one, fleet-lab prints the hosts and how to
 // reach them, and runs until interrupted. It needs root.
 package main
@@ -20,12 +21,14 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/fleet-deploy/fleet/internal/lab"
+	"github.com/fleet-deploy/fleet/internal/nixconf"
 )
 
 type aliasFlag map[string]string
@@ -183,7 +186,14 @@ func runCmd(args []string, l *lab.Lab, sigs chan os.Signal, stderr io.Writer) in
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, l.Env()...)
+	env = append(env, l.Env()...)
+	// CMD's Nix reads the project's nix.conf, not the machine's.
+	env, err := nixconf.Apply(env, filepath.Join(l.Dir, "nix-conf"))
+	if err != nil {
+		fmt.Fprintf(stderr, "fleet-lab: %v\n", err)
+		return 1
+	}
+	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(stderr, "fleet-lab: %v\n", err)
@@ -207,7 +217,7 @@ func runCmd(args []string, l *lab.Lab, sigs chan os.Signal, stderr io.Writer) in
 			}
 		}
 	}()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	close(done)
 	ps := cmd.ProcessState
 	if ps == nil {

@@ -20,7 +20,6 @@ func TestStarterBuilds(t *testing.T) {
 	if _, err := exec.LookPath("nix-instantiate"); err != nil {
 		t.Skip("nix-instantiate not installed")
 	}
-	t.Setenv("NIX_CONFIG", "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\nflake-registry =\n")
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "flake.nix"), []byte(starterFlake), 0o644)
 	os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(starter), 0o644)

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fleet-deploy/fleet/internal/journal"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/fleet-deploy/fleet/internal/executor"
+	"github.com/fleet-deploy/fleet/internal/journal"
 	"github.com/fleet-deploy/fleet/runtime"
 	"github.com/urfave/cli/v2"
 )

@@ -30,7 +30,6 @@ func requireNix(t *testing.T) {
 			t.Skipf("%s not installed", c)
 		}
 	}
-	t.Setenv("NIX_CONFIG", "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\nextra-platforms = aarch64-linux\nflake-registry =\n")
 }
 
 // hive writes testdata/colmena-hive to a temp dir as a flake whose

@@ -18,17 +18,16 @@ import (
 
 	"github.com/fleet-deploy/fleet/internal/cli"
 	"github.com/fleet-deploy/fleet/internal/lab"
+	"github.com/fleet-deploy/fleet/internal/nixconf"
 )
 
 func TestMain(m *testing.M) {
-	// Nix as the lab needs it: no sandbox (Debian's nix-bin), no binary
-	// cache (unreachable by design), aarch64 "emulated" by building the
-	// /bin/sh builders natively (the seed's binfmt setup).
-	os.Setenv("NIX_CONFIG", "sandbox = false\nsubstituters =\nextra-platforms = aarch64-linux\nflake-registry =\n")
 	// Journals of test runs stay out of the real state directory.
 	state, _ := os.MkdirTemp("", "fleet-e2e-state")
 	os.Setenv("XDG_STATE_HOME", state)
-	code := lab.Main(m)
+	// Nix as the project writes it (internal/nixconf), whatever the
+	// machine's /etc/nix says.
+	code := nixconf.Isolated(func() int { return lab.Main(m) })
 	os.RemoveAll(state)
 	os.Exit(code)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/fleet-deploy/fleet/builtins"
 	"github.com/fleet-deploy/fleet/internal/executor"
 	"github.com/fleet-deploy/fleet/internal/export"
+	"github.com/fleet-deploy/fleet/internal/nixconf"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -23,10 +24,8 @@ var root = func() string {
 	return r
 }()
 
-// nixConfig is Nix as fleet's tests need it: no sandbox, no binary
-// cache, no registry, aarch64 built natively (mini-nixpkgs' builders
-// are /bin/sh scripts).
-const nixConfig = "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\nextra-platforms = aarch64-linux\nflake-registry =\n"
+// Every nix command here reads internal/nixconf's settings only.
+func TestMain(m *testing.M) { os.Exit(nixconf.Isolated(m.Run)) }
 
 func requireNix(t *testing.T) {
 	t.Helper()
@@ -35,7 +34,6 @@ func requireNix(t *testing.T) {
 			t.Skipf("%s not installed", c)
 		}
 	}
-	t.Setenv("NIX_CONFIG", nixConfig)
 }
 
 // overrides are the homelab's inputs, offline.

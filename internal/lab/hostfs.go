@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/fleet-deploy/fleet/internal/nixconf"
 )
 
 // etcFiles are the per-host copies bind-mounted over the deployer's /etc
@@ -243,31 +245,17 @@ func (h *Host) prepare(b bins, base *baseEtc, clientPub string) error {
 		}
 	}
 
-	// A per-host /etc/nix, starting as a copy of the deployer's (tests may
-	// change a host's nix.conf with Exec).
-	if ents, err := os.ReadDir("/etc/nix"); err == nil {
+	// A per-host /etc/nix with the project's own nix.conf (internal/nixconf),
+	// whatever the deployer's /etc/nix says: no build users, no sandbox, no
+	// binary cache (lab hosts are offline by construction). Kept from an
+	// earlier run with the same Dir (tests may change a host's nix.conf
+	// with Exec).
+	if _, err := os.Stat(r + "/etc/nix/nix.conf"); err != nil {
 		if err := os.MkdirAll(r+"/etc/nix", 0o755); err != nil {
 			return err
 		}
-		for _, e := range ents {
-			if !e.Type().IsRegular() {
-				continue
-			}
-			if _, err := os.Stat(r + "/etc/nix/" + e.Name()); err == nil {
-				continue // kept from an earlier run with the same Dir
-			}
-			data, err := os.ReadFile("/etc/nix/" + e.Name())
-			if err != nil {
-				return err
-			}
-			if e.Name() == "nix.conf" {
-				// Lab hosts are offline by construction: asking a binary
-				// cache only costs seconds of retries.
-				data = append(data, "\n# fleet lab: offline\nsubstituters =\n"...)
-			}
-			if err := writeFileMode(r+"/etc/nix/"+e.Name(), data, 0o644, 0); err != nil {
-				return err
-			}
+		if err := writeFileMode(r+"/etc/nix/nix.conf", []byte(nixconf.Settings), 0o644, 0); err != nil {
+			return err
 		}
 	}
 

@@ -260,8 +260,10 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The hosts bind-mount their own /nix and /home over these.
-	for _, d := range []string{"/nix", "/home"} {
+	// The hosts bind-mount their own /nix, /home and /etc/nix over these
+	// (an empty /etc/nix is only a mount point: lab hosts read the nix.conf
+	// the lab writes, the deployer reads whatever it was set up to read).
+	for _, d := range []string{"/nix", "/home", "/etc/nix"} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("lab: %w", err)
 		}
@@ -575,9 +577,7 @@ func (h *Host) mounts() [][2]string {
 		{r + "/var/log", "/var/log"},
 		{r + "/tmp", "/tmp"},
 		{r + "/etc/ssh", "/etc/ssh"},
-	}
-	if fi, err := os.Stat("/etc/nix"); err == nil && fi.IsDir() {
-		m = append(m, [2]string{r + "/etc/nix", "/etc/nix"})
+		{r + "/etc/nix", "/etc/nix"},
 	}
 	for _, f := range etcFiles {
 		if _, err := os.Stat("/etc/" + f); err == nil {

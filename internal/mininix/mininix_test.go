@@ -15,11 +15,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fleet-deploy/fleet/internal/nixconf"
 )
 
-// baseNixConfig is what every nix command here runs with: single-user Nix
-// 2.8, no sandbox, and nothing may be fetched.
-const baseNixConfig = "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\n"
+// Every nix command here reads internal/nixconf's settings only.
+func TestMain(m *testing.M) { os.Exit(nixconf.Isolated(m.Run)) }
 
 // sshdPath is the PATH that Debian's sshd gives a session; the activation
 // script must work with it.
@@ -48,13 +49,13 @@ func fixtureDir(t *testing.T) string {
 	return dir
 }
 
-// run runs a command with NIX_CONFIG = baseNixConfig + extraConfig.
+// run runs a command with extraConfig as NIX_CONFIG, over nixconf's settings.
 func run(t *testing.T, extraConfig string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), "NIX_CONFIG="+baseNixConfig+extraConfig)
+	cmd.Env = append(os.Environ(), "NIX_CONFIG="+extraConfig)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()

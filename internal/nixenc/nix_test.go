@@ -22,11 +22,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleet-deploy/fleet/internal/nixconf"
 	"go.starlark.net/lib/json"
 	"go.starlark.net/starlark"
 )
 
-const nixConfig = "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\n"
+// Every nix command here reads internal/nixconf's settings only.
+func TestMain(m *testing.M) { os.Exit(nixconf.Isolated(m.Run)) }
 
 // needNix returns the path of nix or skips the test loudly. With
 // NIXENC_REQUIRE_NIX=1 a missing nix is a failure instead.
@@ -289,7 +291,6 @@ func checkWithNix(t *testing.T, values []starlark.Value, floats []float64, viaEx
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, nix, args...)
-	cmd.Env = append(os.Environ(), "NIX_CONFIG="+nixConfig)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
