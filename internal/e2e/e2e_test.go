@@ -18,16 +18,13 @@ import (
 
 	"github.com/fleet-deploy/fleet/internal/cli"
 	"github.com/fleet-deploy/fleet/internal/lab"
-	"github.com/fleet-deploy/fleet/internal/nixconf"
 )
 
 func TestMain(m *testing.M) {
 	// Journals of test runs stay out of the real state directory.
 	state, _ := os.MkdirTemp("", "fleet-e2e-state")
 	os.Setenv("XDG_STATE_HOME", state)
-	// Nix as the project writes it (internal/nixconf), whatever the
-	// machine's /etc/nix says.
-	code := nixconf.Isolated(func() int { return lab.Main(m) })
+	code := lab.Main(m) // with internal/nixconf's Nix settings
 	os.RemoveAll(state)
 	os.Exit(code)
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"unsafe"
+
+	"github.com/fleet-deploy/fleet/internal/nixconf"
 )
 
 // envNetns marks a process that RunInPrivateNetns re-executed into a fresh
@@ -32,8 +34,14 @@ const EnvRequireLab = "FLEET_REQUIRE_LAB"
 // As root it re-executes the test binary in a new, private network namespace
 // (only a loopback interface, brought up) and runs the tests there, returning
 // their exit code. Not as root it prints a loud notice and runs the tests
-// directly; those that need the lab skip via Require.
+// directly; those that need the lab skip via Require. Either way every Nix
+// command the tests start reads the project's nix.conf (internal/nixconf),
+// not the machine's.
 func Main(m *testing.M) int {
+	return nixconf.Isolated(func() int { return runMain(m) })
+}
+
+func runMain(m *testing.M) int {
 	if os.Geteuid() != 0 {
 		loud("SKIPPING end-to-end lab tests: need root (they start sshd in private network/mount namespaces)")
 		return m.Run()
