@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/fleet-deploy/fleet/internal/export"
+	"github.com/fleet-deploy/fleet/internal/localnix"
 	"github.com/fleet-deploy/fleet/internal/nixenc"
 	"github.com/fleet-deploy/fleet/runtime"
 )
@@ -120,7 +121,7 @@ func (e *Executor) buildHere(ctx context.Context, hosts []*runtime.Host) (map[st
 		}
 		return out, nil
 	}
-	if ctx.Err() != nil || len(hosts) == 1 {
+	if ctx.Err() != nil || len(hosts) == 1 || localnix.Diagnose(log) != nil {
 		return nil, buildError(hosts, log, err)
 	}
 	// Find the culprits.
@@ -161,6 +162,9 @@ var foreignRE = regexp.MustCompile(`a '([^']+)' with features \{[^}]*\} is requi
 // buildError names the hosts of a failed build and keeps the end of
 // Nix's log; it recognises the common "cannot build for that system".
 func buildError(hosts []*runtime.Host, log string, err error) error {
+	if p := localnix.Diagnose(log); p != nil {
+		return p // this machine's Nix, not the hosts: fleet exits 2
+	}
 	names := make([]string, len(hosts))
 	for i, h := range hosts {
 		names[i] = h.Name
@@ -221,7 +225,7 @@ func (e *Executor) nix(ctx context.Context, command, expr string, attrs []string
 	log.flush()
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
-			err = fmt.Errorf("%s not found: install Nix on the deploying machine", command)
+			err = localnix.NotInstalled(command)
 		}
 		return nil, log.String(), err
 	}
