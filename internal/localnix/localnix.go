@@ -171,7 +171,7 @@ func buildAccess(conf map[string]string) *Problem {
 func noBuildUsers(group string) *Problem {
 	return &Problem{
 		What: fmt.Sprintf("this machine's Nix cannot build: group '%s' (nix.conf's build-users-group) does not exist, and Nix builds as its members", group),
-		Fix: fmt.Sprintf("create the build users: sudo groupadd -r %[1]s && for i in $(seq 10); do sudo useradd -r -g %[1]s -G %[1]s -d /var/empty -s /usr/sbin/nologin %[1]s$i; done   (or single-user Nix: add `build-users-group =` to /etc/nix/nix.conf)", group),
+		Fix:  fmt.Sprintf("create the build users: sudo groupadd -r %[1]s && for i in $(seq 10); do sudo useradd -r -g %[1]s -G %[1]s -d /var/empty -s /usr/sbin/nologin %[1]s$i; done   (or single-user Nix: add `build-users-group =` to /etc/nix/nix.conf)", group),
 	}
 }
 
