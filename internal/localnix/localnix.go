@@ -28,6 +28,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -322,4 +323,33 @@ func lastLine(s string) string {
 		s = s[i+1:]
 	}
 	return s
+}
+
+// Probe builds a derivation that exists nowhere else (Nix's builtin
+// buildenv builder, nothing fetched, no shell needed, so a sandbox does
+// not matter) and returns Nix's version: proof that this machine's Nix
+// evaluates and builds, as fleet doctor reports it. The output is left
+// without a GC root.
+func Probe(ctx context.Context) (version string, err error) {
+	if err := Preflight(ctx, Options{}); err != nil {
+		return "", err
+	}
+	out, err := exec.CommandContext(ctx, "nix-store", "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("nix-store --version: %w", err)
+	}
+	version = strings.TrimSpace(string(out))
+	nonce := make([]byte, 8)
+	rand.Read(nonce)
+	expr := fmt.Sprintf(`derivation { name = "fleet-doctor-probe"; system = builtins.currentSystem; builder = "builtin:buildenv"; derivations = []; manifest = "/dev/null"; nonce = "%x"; }`, nonce)
+	cmd := exec.CommandContext(ctx, "nix-build", append(nixFeatures, "--no-out-link", "--expr", expr)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		if p := Diagnose(stderr.String()); p != nil {
+			return version, p
+		}
+		return version, fmt.Errorf("building a probe derivation: %v: %s", err, lastLine(stderr.String()))
+	}
+	return version, nil
 }
