@@ -100,6 +100,7 @@ Examples:
 			exportCommand(),
 			initCommand(),
 			uploadKeysCommand(),
+			doctorCommand(),
 			completionCommand(),
 		},
 	}
