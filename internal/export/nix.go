@@ -18,8 +18,8 @@ import (
 type NixOptions struct {
 	// Flake is the directory of the flake that imports the file (absolute).
 	// Hosts whose nixos_system() flake (or attr= flake) is this directory
-	// are evaluated with the self and inputs the flake passes in; empty
-	// means DefaultFlake(hosts, project).
+	// are evaluated with the self and inputs the flake passes in.
+	// Required: fleet export's default is DefaultFlake(hosts, project).
 	Flake string
 	// Dir is the directory the file is written to (absolute): paths in
 	// the file are relative to it. Empty means Flake.

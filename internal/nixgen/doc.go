@@ -7,8 +7,8 @@
 //     on this machine, impurely. path() values are absolute paths; every
 //     flake is fetched with builtins.getFlake ("path:" + directory for a
 //     local flake), once per flake, with --override-input's inputs put in
-//     its place; each host is attribute h0, h1, ... (in host order) of
-//     its system toplevel.
+//     its place; inventory() is written out where it is used; each host
+//     is attribute h0, h1, ... (in host order) of its system toplevel.
 //   - file (File): the importing flake evaluates the file from its store
 //     copy, in pure mode. path() values are paths relative to the file
 //     (./x, ../x, or ./. + "/x" when the name needs quoting), since the

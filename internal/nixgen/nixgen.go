@@ -9,8 +9,8 @@ import (
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
-// policy is where the generated code is evaluated (see the package doc).
-// The zero policy but for overrides is "here".
+// policy is where the generated code is evaluated (see the package doc):
+// "here" when flake is empty, else in the file the flake imports.
 type policy struct {
 	// flake is the importing flake's directory (file only): its hosts
 	// use the self and inputs the flake passes in.
