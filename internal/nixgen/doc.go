@@ -1,6 +1,6 @@
 // Package nixgen generates the Nix code that evaluates fleet's hosts: the
 // expression `fleet run` builds (Build) and the file `fleet export nix`
-// writes for a flake to import (File). Both come from one generator; what
+// writes for a flake to import (Export). Both come from one generator; what
 // differs is where the code is evaluated, its policy:
 //
 //   - here (Build): nix-build and nix-instantiate evaluate a temporary file
@@ -9,7 +9,7 @@
 //     local flake), once per flake, with --override-input's inputs put in
 //     its place; inventory() is written out where it is used; each host
 //     is attribute h0, h1, ... (in host order) of its system toplevel.
-//   - file (File): the importing flake evaluates the file from its store
+//   - file (Export): the importing flake evaluates the file from its store
 //     copy, in pure mode. path() values are paths relative to the file
 //     (./x, ../x, or ./. + "/x" when the name needs quoting), since the
 //     checkout's absolute paths cannot be read there; hosts of the
