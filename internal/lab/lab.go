@@ -49,11 +49,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -251,12 +252,7 @@ func (l *Lab) addAliases(aliases map[string]string) error {
 	for _, h := range l.Hosts {
 		seen[h.Name] = true
 	}
-	keys := make([]string, 0, len(aliases))
-	for a := range aliases {
-		keys = append(keys, a)
-	}
-	sort.Strings(keys)
-	for _, a := range keys {
+	for _, a := range slices.Sorted(maps.Keys(aliases)) {
 		target := aliases[a]
 		var h *Host
 		for _, c := range l.Hosts {
