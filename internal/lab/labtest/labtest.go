@@ -72,6 +72,7 @@ func Skip(t testing.TB, reason string) {
 	t.Helper()
 	if os.Getenv(EnvRequire) == "1" {
 		t.Fatalf("required (%s=1) but unavailable: %s", EnvRequire, reason)
+		return
 	}
 	msg := fmt.Sprintf("SKIPPING: %s (set %s=1 to make this a failure)", reason, EnvRequire)
 	loud(msg)
