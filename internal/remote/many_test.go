@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fleet-deploy/fleet/internal/lab"
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 )
 
 // TestDialHundredsWithFewFiles dials one lab host (a real sshd) 300 times
@@ -17,7 +18,7 @@ import (
 // their turn), so all succeed.
 func TestDialHundredsWithFewFiles(t *testing.T) {
 	requireRootNetns(t)
-	lab.Require(t)
+	labtest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	l, err := lab.Start(ctx, lab.Options{Hosts: []string{"a"}, NoNixDaemon: true})
