@@ -420,11 +420,11 @@ func TestHandshakeLimit(t *testing.T) {
 	}
 	// A cancelled wait for a turn returns at once.
 	MaxConcurrentHandshakes = 1
-	handshakes.acquire(context.Background())
+	release, _ := handshakes.acquire(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := Dial(ctx, f.endpoint())
-	handshakes.release()
+	release()
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for a turn") {
 		t.Errorf("err = %v", err)
 	}
