@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -52,25 +51,14 @@ func TestAcceptNew(t *testing.T) {
 			e.StrictHostKeyChecking = "accept-new"
 			e.HashKnownHosts = hashed
 			// Parallel first dials record the key once.
-			var wg sync.WaitGroup
-			errs := make(chan error, 5)
-			for i := 0; i < 5; i++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					c, err := Dial(context.Background(), e)
-					if err == nil {
-						c.Close()
-					}
-					errs <- err
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Fatal(err)
+			if errs := inParallel(5, func(int) error {
+				c, err := Dial(context.Background(), e)
+				if err == nil {
+					c.Close()
 				}
+				return err
+			}); len(errs) > 0 {
+				t.Fatal(errs[0])
 			}
 			b, err := os.ReadFile(kh)
 			if err != nil {

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -10,6 +11,7 @@ import (
 	"encoding/binary"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -500,5 +502,39 @@ func (f *fixture) endpoint() Endpoint {
 		KnownHostsFiles:       []string{f.knownHosts},
 		StrictHostKeyChecking: "yes",
 		ConnectTimeout:        5 * time.Second,
+	}
+}
+
+// inParallel runs f(0), …, f(n-1) at once and returns the errors they
+// returned, in order.
+func inParallel(n int, f func(i int) error) []error {
+	results := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { results[i] = f(i) })
+	}
+	wg.Wait()
+	var errs []error
+	for _, err := range results {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// parallelSessions runs n commands at once on c, each in a session of its
+// own for a while, and checks what each printed.
+func parallelSessions(t *testing.T, c *Conn, n int) {
+	t.Helper()
+	for _, err := range inParallel(n, func(i int) error {
+		want := fmt.Sprintf("session %d", i)
+		out, err := c.Output(context.Background(), "sh", "-c", `sleep 0.05; echo "$1"`, "sh", want)
+		if err == nil && string(out) != want+"\n" {
+			err = fmt.Errorf("session %d printed %q", i, out)
+		}
+		return err
+	}) {
+		t.Error(err)
 	}
 }
