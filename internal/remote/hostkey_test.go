@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleet-deploy/fleet/internal/shell"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -101,6 +102,9 @@ func TestChangedHostKey(t *testing.T) {
 			if ce.File != f.knownHosts || ce.Line != 3 || ce.Fingerprint != ssh.FingerprintSHA256(f.srv.hostKeys[0].pub) ||
 				ce.KnownFingerprint != ssh.FingerprintSHA256(other.pub) || ce.Host != "[127.0.0.1]:"+strconv.Itoa(f.srv.port) {
 				t.Errorf("ChangedHostKeyError = %+v", ce)
+			}
+			if hint := "ssh-keygen -R '" + ce.Host + "' -f " + shell.Quote(ce.File) + ")"; !strings.HasSuffix(err.Error(), hint) {
+				t.Errorf("error %q does not end in %q", err, hint)
 			}
 			if b, _ := os.ReadFile(f.knownHosts); string(b) != content {
 				t.Errorf("known_hosts modified:\n%s", b)
