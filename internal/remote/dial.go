@@ -1,5 +1,9 @@
 package remote
 
+// This file is Dial: turns to connect, retries, the chain of jump hosts
+// and one SSH handshake, with errors that say which hop failed and whether
+// trying again may help.
+
 import (
 	"context"
 	"errors"

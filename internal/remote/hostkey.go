@@ -1,5 +1,9 @@
 package remote
 
+// This file checks host keys against the known_hosts files as OpenSSH
+// does (hashed names, @revoked, @cert-authority, HostKeyAlias), records
+// unknown ones for accept-new, and says in its errors how to fix a refusal.
+
 import (
 	"crypto/ed25519"
 	"errors"

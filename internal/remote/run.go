@@ -99,12 +99,12 @@ func (c *Conn) Run(ctx context.Context, cmd Cmd) error {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return r.errorf(err)
+		return r.wrap(err)
 	}
 	sess, release, err := c.openSession(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return r.errorf(ctx.Err())
+			return r.wrap(ctx.Err())
 		}
 		return err
 	}
@@ -163,8 +163,8 @@ func (c *Conn) newRun(cmd Cmd) (*run, error) {
 	return r, nil
 }
 
-// errorf is err as the failure of r's command.
-func (r *run) errorf(err error) error {
+// wrap is err as the failure of r's command.
+func (r *run) wrap(err error) error {
 	return fmt.Errorf("ssh %s: %s: %w", r.c.ep.name(), r.command, err)
 }
 
@@ -177,7 +177,7 @@ func (r *run) exec(ctx context.Context, sess *ssh.Session) error {
 	defer fail(nil)
 	if err := r.wire(sess, fail); err != nil {
 		sess.Close()
-		return r.errorf(err)
+		return r.wrap(err)
 	}
 	if err := sess.Start(r.wrapped); err != nil {
 		sess.Close()
@@ -204,7 +204,7 @@ func (r *run) exec(ctx context.Context, sess *ssh.Session) error {
 		if err := r.localIOError(runCtx); err != nil {
 			return err
 		}
-		return r.errorf(ctx.Err())
+		return r.wrap(ctx.Err())
 	}
 }
 
@@ -316,7 +316,7 @@ func (r *run) terminate(sess *ssh.Session, waitc <-chan error) (exited bool) {
 func (r *run) localIOError(runCtx context.Context) error {
 	var le *localIOError
 	if cause := context.Cause(runCtx); errors.As(cause, &le) {
-		return r.errorf(cause)
+		return r.wrap(cause)
 	}
 	return nil
 }
@@ -333,7 +333,7 @@ func (r *run) outcome(err error) error {
 	if lost := r.c.checkLost(); lost != nil {
 		return fmt.Errorf("%w (running %s)", lost, r.command)
 	}
-	return r.errorf(err)
+	return r.wrap(err)
 }
 
 // exitError is a non-zero exit: an *ExitError, or a *SudoError when sudo
