@@ -7,23 +7,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
-
-func dial(t testing.TB, e Endpoint) *Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := Dial(ctx, e)
-	if err != nil {
-		t.Fatalf("Dial(%s): %v", e, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 func TestRunBasics(t *testing.T) {
 	f := newFixture(t)
@@ -189,27 +176,6 @@ func TestConnLost(t *testing.T) {
 	runUntilLost(t, c, 30, 200*time.Millisecond, f.srv.killConns, 5*time.Second)
 	if err := c.Run(context.Background(), Cmd{Argv: []string{"true"}}); !errors.Is(err, ErrConnLost) {
 		t.Errorf("Run after loss: %v", err)
-	}
-}
-
-// runUntilLost runs `sleep secs` on c, cuts the connection after settle,
-// and checks that Run and c.Err report ErrConnLost within wait.
-func runUntilLost(t *testing.T, c *Conn, secs int, settle time.Duration, cut func(), wait time.Duration) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- c.Run(context.Background(), Cmd{Argv: []string{"sleep", strconv.Itoa(secs)}}) }()
-	time.Sleep(settle)
-	cut()
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrConnLost) {
-			t.Fatalf("err = %v, want ErrConnLost", err)
-		}
-	case <-time.After(wait):
-		t.Fatal("Run did not notice the lost connection")
-	}
-	if !errors.Is(c.Err(), ErrConnLost) {
-		t.Errorf("Err() = %v", c.Err())
 	}
 }
 
