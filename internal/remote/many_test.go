@@ -52,28 +52,19 @@ func TestDialHundredsWithFewFiles(t *testing.T) {
 	const n = 300
 	retried := retries.Load()
 	start := time.Now()
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		go func() {
-			c, err := Dial(ctx, ep)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.Close()
-			errs <- c.Run(ctx, Cmd{Argv: []string{"true"}})
-		}()
-	}
-	failed := 0
-	for i := 0; i < n; i++ {
-		if err := <-errs; err != nil {
-			if failed++; failed <= 5 {
-				t.Error(err)
-			}
+	errs := inParallel(n, func(int) error {
+		c, err := Dial(ctx, ep)
+		if err != nil {
+			return err
 		}
+		defer c.Close()
+		return c.Run(ctx, Cmd{Argv: []string{"true"}})
+	})
+	for _, err := range errs[:min(len(errs), 5)] {
+		t.Error(err)
 	}
-	if failed > 0 {
-		t.Fatalf("%d of %d failed", failed, n)
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d failed", len(errs), n)
 	}
 	var now syscall.Rlimit
 	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &now)
