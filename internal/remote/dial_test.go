@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 	"golang.org/x/crypto/ssh/agent"
 )
 
@@ -126,7 +127,7 @@ func TestDialAgent(t *testing.T) {
 }
 
 func TestDialTimeoutAndContext(t *testing.T) {
-	requireNetns(t)
+	labtest.RequireNetns(t)
 	// A listener that never answers the SSH banner.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 )
 
 const jumpConfig = `
@@ -349,7 +351,7 @@ func TestDialRetries(t *testing.T) {
 }
 
 func TestDialRetryCancel(t *testing.T) {
-	requireNetns(t)
+	labtest.RequireNetns(t)
 	defer setBackoff(time.Minute, time.Minute)()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := ln.Addr().(*net.TCPAddr).Port

@@ -1,9 +1,7 @@
 package remote
 
 import (
-	"fmt"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/fleet-deploy/fleet/internal/lab"
@@ -16,30 +14,12 @@ import (
 // the kernel allows it).
 func TestMain(m *testing.M) { os.Exit(labtest.Main(m)) }
 
-// requireNetns skips (see labtest.Skip) a test that needs sockets when the
-// binary does not run in a private network namespace.
-func requireNetns(t testing.TB) {
+// mustLookPath is the path of a program labtest.Require checked for.
+func mustLookPath(t testing.TB, name string) string {
 	t.Helper()
-	labtest.RequireNetns(t)
-}
-
-// requireRootNetns is requireNetns plus real root and OpenSSH (to run
-// sshd): what the lab needs.
-func requireRootNetns(t testing.TB) {
-	t.Helper()
-	labtest.Require(t)
-}
-
-func loud(msg string) {
-	bar := strings.Repeat("*", 78)
-	fmt.Fprintf(os.Stderr, "%s\n*** %s\n%s\n", bar, msg, bar)
-}
-
-// findBin returns the path of the program name, or name if it is not
-// installed.
-func findBin(name string) string {
-	if p, err := lab.LookPath(name); err == nil {
-		return p
+	p, err := lab.LookPath(name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return name
+	return p
 }

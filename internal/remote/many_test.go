@@ -17,7 +17,7 @@ import (
 // most MaxConcurrentHandshakes handshakes run at once (the others wait for
 // their turn), so all succeed.
 func TestDialHundredsWithFewFiles(t *testing.T) {
-	requireRootNetns(t)
+	labtest.Require(t)
 	labtest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

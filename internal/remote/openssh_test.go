@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleet-deploy/fleet/internal/lab"
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -46,12 +48,10 @@ func (s *realSSHD) logText() string {
 
 func startSSHD(t *testing.T) *realSSHD {
 	t.Helper()
-	requireRootNetns(t)
-	bin := findBin("sshd")
-	if !filepath.IsAbs(bin) {
-		msg := "SKIPPING end-to-end OpenSSH test: sshd not installed (apt-get install openssh-server)"
-		loud(msg)
-		t.Skip(msg)
+	labtest.Require(t)
+	bin, err := lab.LookPath("sshd") // labtest.Require made sure it is there
+	if err != nil {
+		t.Fatal(err)
 	}
 	s := &realSSHD{dir: t.TempDir(), hostKey: newKey(t, "ed25519"), port: 2222, userKeys: map[string]string{}}
 	hostKeyFile := s.hostKey.writeIdentity(t, s.dir, "ssh_host_ed25519_key", "")

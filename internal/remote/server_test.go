@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -50,7 +51,7 @@ type serverOpt func(*testServer)
 
 func newTestServer(t testing.TB, opts ...serverOpt) *testServer {
 	t.Helper()
-	requireNetns(t)
+	labtest.RequireNetns(t)
 	s := &testServer{t: t, authorized: map[string]bool{}}
 	for _, o := range opts {
 		o(s)
