@@ -149,8 +149,11 @@ func TestSudoPassword(t *testing.T) {
 	t.Run("not in ps", func(t *testing.T) {
 		c := dialAs(t, lab.OpsUser, []byte(lab.OpsPassword))
 		done := make(chan error, 1)
+		// ps shows every process of the machine: find ours by a marker no
+		// other process has.
+		marker := fmt.Sprintf("fleet-sudo-ps-%d", time.Now().UnixNano())
 		go func() {
-			_, _, err := run(c, nil, "sh", "-c", "sleep 2")
+			_, _, err := run(c, nil, "sh", "-c", "sleep 2 # "+marker)
 			done <- err
 		}()
 		var ps string
@@ -160,7 +163,7 @@ func TestSudoPassword(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if strings.Contains(out, "sleep 2") {
+			if strings.Contains(out, "sleep 2 # "+marker) {
 				ps = out
 				break
 			}
@@ -172,8 +175,12 @@ func TestSudoPassword(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(ps, "sudo -S") {
-			t.Errorf("ps does not show sudo -S:\n%s", ps)
+		sawSudo := false
+		for _, line := range strings.Split(ps, "\n") {
+			sawSudo = sawSudo || strings.Contains(line, "sudo -S") && strings.Contains(line, marker)
+		}
+		if !sawSudo {
+			t.Errorf("ps does not show sudo -S running our command:\n%s", ps)
 		}
 		noPassword(t, "ps -ef", ps)
 		// Nor in the host's environment files or logs.
