@@ -18,7 +18,7 @@ import (
 // fakeExec is an Executor for unit tests: activation fails at once on
 // the hosts in fail, takes delay elsewhere, and is counted.
 type fakeExec struct {
-	runtime.Recorder
+	runtime.DryExecutor
 	fail    map[string]bool
 	delay   time.Duration
 	mu      sync.Mutex
@@ -155,7 +155,7 @@ def deploy(ctx):
     seen = []
     parallel(lambda h: seen.append(h.name), ctx.hosts)
 `)
-	_, err := deploy(t, context.Background(), prog, runtime.Recorder{}, 10)
+	_, err := deploy(t, context.Background(), prog, runtime.DryExecutor{}, 10)
 	if err == nil || !strings.Contains(err.Error(), "frozen list") {
 		t.Fatalf("err = %v: threads must not share mutable values", err)
 	}

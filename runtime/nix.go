@@ -46,13 +46,13 @@ func (h *Host) NixExpr() (string, error) {
 	return nixenc.EncodeNamed("host("+h.Name+")", d)
 }
 
-// Inventory stands for every host of the session; it encodes to Nix as
+// Inventory stands for every host of the program; it encodes to Nix as
 // an attribute set of hosts by name when a build needs it, by which time
 // the inventory is complete.
-type Inventory struct{ s *Session }
+type Inventory struct{ p *Program }
 
-// NewInventory returns the inventory of s.
-func NewInventory(s *Session) *Inventory { return &Inventory{s} }
+// NewInventory returns the inventory of p.
+func NewInventory(p *Program) *Inventory { return &Inventory{p} }
 
 func (i *Inventory) String() string        { return "inventory()" }
 func (i *Inventory) Type() string          { return "inventory" }
@@ -61,7 +61,7 @@ func (i *Inventory) Truth() starlark.Bool  { return starlark.True }
 func (i *Inventory) Hash() (uint32, error) { return 0, nil }
 
 // NixExpr is { NAME = <host>; ... } over the whole inventory.
-func (i *Inventory) NixExpr() (string, error) { return HostsExpr(i.s.Hosts()) }
+func (i *Inventory) NixExpr() (string, error) { return HostsExpr(i.p.Hosts()) }
 
 // HostsExpr is the attribute set { NAME = <host>; ... } of hosts.
 func HostsExpr(hosts []*Host) (string, error) {
