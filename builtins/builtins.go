@@ -75,6 +75,15 @@ func runOf(th *starlark.Thread, fn string) (*runtime.Run, error) {
 	return r, nil
 }
 
+// step performs st on the run of th: see runtime.Run.Step.
+func step(th *starlark.Thread, st *runtime.Step, do runtime.StepFunc) error {
+	r, err := runOf(th, string(st.Action))
+	if err != nil {
+		return err
+	}
+	return r.Step(th, st, do)
+}
+
 // deployRun is runOf for builtins that need the run's settings before
 // their step: it refuses to run while fleet.star loads.
 func deployRun(th *starlark.Thread, fn string) (*runtime.Run, error) {

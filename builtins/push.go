@@ -23,12 +23,8 @@ func pushFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 	if err != nil {
 		return nil, err
 	}
-	r, err := runOf(th, "push")
-	if err != nil {
-		return nil, err
-	}
 	var pr *runtime.PushResult
-	err = r.Step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionPush, Closure: closure, Target: h.Target()},
+	err = step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionPush, Closure: closure, Target: h.Target()},
 		func(ctx context.Context, ex runtime.Executor) (res *runtime.StepResult, err error) {
 			if pr, err = ex.Push(ctx, h, closure); err != nil {
 				return nil, err

@@ -23,12 +23,8 @@ func rollbackFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, err
 	}
-	r, err := runOf(th, "rollback")
-	if err != nil {
-		return nil, err
-	}
 	var ar *runtime.ActivateResult
-	err = r.Step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionRollback, Target: h.Target(), Sudo: h.TargetUser != "root"},
+	err = step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionRollback, Target: h.Target(), Sudo: h.TargetUser != "root"},
 		func(ctx context.Context, ex runtime.Executor) (res *runtime.StepResult, err error) {
 			ar, err = ex.Rollback(ctx, h)
 			return systemChange(ar, err)

@@ -42,12 +42,8 @@ func runFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs
 			return nil, fmt.Errorf("run(): argv[%d] contains a NUL byte", i)
 		}
 	}
-	r, err := runOf(th, "run")
-	if err != nil {
-		return nil, err
-	}
 	var rr *runtime.RunResult
-	err = r.Step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionRun, Argv: argv, Target: h.Target()},
+	err = step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionRun, Argv: argv, Target: h.Target()},
 		func(ctx context.Context, ex runtime.Executor) (res *runtime.StepResult, err error) {
 			if rr, err = ex.Run(ctx, h, argv); err != nil {
 				return nil, err
