@@ -40,14 +40,14 @@ type Run struct {
 	prog   *Program
 	loader *loader // the program's while loading; a copy for a deploy
 
-	ctx     context.Context // executor work; cancelled to abort at once
-	soft    context.Context // cancelled by the first interrupt (Stop)
-	threads context.Context // cancelled, with a cause, to stop every thread
-	cancel  func()          // releases soft and threads
-	abort   context.CancelCauseFunc
-	watch   func() error // stops the memory watch
-	once    sync.Once
-	memErr  error
+	ctx      context.Context // executor work; cancelled to abort at once
+	soft     context.Context // cancelled by the first interrupt (Stop)
+	stopSoft context.CancelFunc
+	threads  context.Context         // cancelled to stop every thread
+	abort    context.CancelCauseFunc // cancels threads; the cause is their error
+	watch    func() error            // stops the memory watch
+	once     sync.Once
+	memErr   error
 
 	deploy   bool // false while fleet.star loads: machines are off limits
 	exec     Executor
@@ -64,10 +64,10 @@ type Run struct {
 }
 
 func newRun(ctx context.Context, p *Program, l *loader) *Run {
-	threads, abort := context.WithCancelCause(ctx)
-	r := &Run{prog: p, loader: l, ctx: ctx, soft: ctx, threads: threads, abort: abort}
-	r.cancel = func() { abort(nil) }
-	r.watch = watchMemory(threads, func(msg string) { abort(errors.New(msg)) })
+	r := &Run{prog: p, loader: l, ctx: ctx}
+	r.soft, r.stopSoft = context.WithCancel(ctx)
+	r.threads, r.abort = context.WithCancelCause(ctx)
+	r.watch = watchMemory(r.threads, func(msg string) { r.abort(errors.New(msg)) })
 	return r
 }
 
@@ -85,16 +85,12 @@ func newDeployRun(ctx context.Context, p *Program, o RunOptions) *Run {
 	r.deploy = true
 	r.exec, r.observer = o.Executor, o.Observer
 	r.goal, r.parallel, r.dryRun = o.Goal, o.Parallel, o.DryRun
-	soft, cancelSoft := context.WithCancel(ctx)
-	r.soft = soft
-	cancelThreads := r.cancel
-	r.cancel = func() { cancelSoft(); cancelThreads() }
 	if o.Stop != nil {
 		go func() {
 			select {
 			case <-o.Stop:
-				cancelSoft()
-			case <-soft.Done():
+				r.stopSoft()
+			case <-r.soft.Done():
 			}
 		}()
 	}
@@ -111,7 +107,8 @@ func (r *Run) stopWatch() error {
 // finish releases the run's goroutines and contexts.
 func (r *Run) finish() {
 	r.stopWatch()
-	r.cancel()
+	r.stopSoft()
+	r.abort(nil)
 }
 
 // call runs the function name(ctx) (deploy, or a test), or strategy's
