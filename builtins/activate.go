@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -8,10 +9,7 @@ import (
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "activate",
-		Doc: `activate(host, closure, goal=ctx.goal, confirm=None)
+const activateDoc = `activate(host, closure, goal=ctx.goal, confirm=None)
 
 Makes closure the host's system: for switch and boot it becomes the new
 generation of the system profile, then the closure's
@@ -25,10 +23,7 @@ fleet confirms the new one over a fresh SSH connection within that many
 seconds - the case where the new configuration breaks sshd or the
 network. None means 30 seconds for switch and test, off otherwise;
 False or 0 turns it off. Returns struct(host, goal, previous, current).
-Only inside deploy(ctx).`,
-		Fn: activateFn,
-	})
-}
+Only inside deploy(ctx).`
 
 func activateFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var hostV starlark.Value
@@ -41,11 +36,11 @@ func activateFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, err
 	}
-	s, err := deploySession(th, "activate")
+	r, err := deployRun(th, "activate")
 	if err != nil {
 		return nil, err
 	}
-	g := s.Goal()
+	g := r.Goal()
 	if goal != starlark.None {
 		gs, ok := starlark.AsString(goal)
 		if !ok || !runtime.ValidGoal(gs) {
@@ -57,25 +52,31 @@ func activateFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, err
 	}
-	st := s.Begin(th, &runtime.Step{
-		Host: h.Name, Action: "activate", Goal: g, Closure: closure,
+	var ar *runtime.ActivateResult
+	err = r.Step(th, &runtime.Step{
+		Host: h.Name, Action: runtime.ActionActivate, Goal: g, Closure: closure,
 		Target: h.Target(), Sudo: h.TargetUser != "root", Confirm: int(confirm / time.Second),
+	}, func(ctx context.Context, ex runtime.Executor) (res *runtime.StepResult, err error) {
+		ar, err = ex.Activate(ctx, h, closure, runtime.ActivateOptions{Goal: g, Confirm: confirm})
+		return systemChange(ar, err)
 	})
-	start := time.Now()
-	r, err := s.Executor().Activate(s.Context(), h, closure, runtime.ActivateOptions{Goal: g, Confirm: confirm})
-	if err == nil && !s.DryRun() {
-		st.Result = &runtime.StepResult{Previous: r.Previous, Current: r.Current}
-	}
-	s.End(st, err, time.Since(start))
 	if err != nil {
 		return nil, err
 	}
 	return result("activation", starlark.StringDict{
 		"host":     h,
 		"goal":     starlark.String(g),
-		"previous": noneIfEmpty(r.Previous),
-		"current":  noneIfEmpty(r.Current),
+		"previous": noneIfEmpty(ar.Previous),
+		"current":  noneIfEmpty(ar.Current),
 	}), nil
+}
+
+// systemChange is the step result of an activation or rollback.
+func systemChange(ar *runtime.ActivateResult, err error) (*runtime.StepResult, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &runtime.StepResult{Previous: ar.Previous, Current: ar.Current}, nil
 }
 
 // DefaultConfirm is the dead-man window of switch and test.

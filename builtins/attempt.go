@@ -8,10 +8,7 @@ import (
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "attempt",
-		Doc: `attempt(fn, *args, **kwargs)
+const attemptDoc = `attempt(fn, *args, **kwargs)
 
 Calls fn(*args, **kwargs) and catches its failure - Starlark has no
 try/except. Returns struct(ok, value, error): value is fn's result when
@@ -22,10 +19,7 @@ back when its health check fails:
 
     c = attempt(check, h, http = url)
     if not c.ok:
-        rollback(h)`,
-		Fn: attemptFn,
-	})
-}
+        rollback(h)`
 
 func attemptFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if len(args) < 1 {
@@ -37,7 +31,7 @@ func attemptFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	}
 	v, err := starlark.Call(th, fn, args[1:], kwargs)
 	if err != nil {
-		s := runtime.SessionOf(th)
+		s := runtime.RunOf(th)
 		var intr *runtime.Interrupted
 		if errors.As(err, &intr) || (s != nil && s.Context().Err() != nil) {
 			return nil, err

@@ -1,12 +1,13 @@
-// Package builtins defines the functions fleet.star can call. Each
-// builtin lives in its own file, validates every argument with a message
-// that names it, and reaches the world only through the session's
+// Package builtins defines the functions fleet.star can call, listed
+// in one table (see Universe). Each builtin lives in its own file,
+// validates every argument with a message that names it, and a builtin
+// that touches machines then makes one call: Run.Step (or Run.Batch),
+// which records the step and reaches the world through the run's
 // Executor.
 package builtins
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/lib/json"
@@ -18,63 +19,82 @@ import (
 type Builtin struct {
 	Name string
 	// Doc is the reference text: a signature line, a blank line, and
-	// the description. docs/ is generated from it.
+	// the description. docs/builtins.md is generated from it.
 	Doc string
 	Fn  func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error)
 }
 
-var registry = map[string]*Builtin{}
-
-func register(b *Builtin) {
-	if _, dup := registry[b.Name]; dup {
-		panic("builtin registered twice: " + b.Name)
-	}
-	registry[b.Name] = b
+// table is every builtin of fleet, sorted by name: the one list to read
+// to know what a fleet.star can call, and the order of the reference.
+var table = []*Builtin{
+	{Name: "activate", Doc: activateDoc, Fn: activateFn},
+	{Name: "attempt", Doc: attemptDoc, Fn: attemptFn},
+	{Name: "check", Doc: checkDoc, Fn: checkFn},
+	{Name: "fail", Doc: failDoc, Fn: failFn},
+	{Name: "host", Doc: hostDoc, Fn: hostFn},
+	{Name: "inventory", Doc: inventoryDoc, Fn: inventoryFn},
+	{Name: "log", Doc: logDoc, Fn: logFn},
+	{Name: "nix_build", Doc: nixBuildDoc, Fn: nixBuildFn},
+	{Name: "nix_expr", Doc: nixExprDoc, Fn: nixExprFn},
+	{Name: "nixos_system", Doc: nixosSystemDoc, Fn: nixosSystemFn},
+	{Name: "parallel", Doc: parallelDoc, Fn: parallelFn},
+	{Name: "path", Doc: pathDoc, Fn: pathFn},
+	{Name: "push", Doc: pushDoc, Fn: pushFn},
+	{Name: "reboot", Doc: rebootDoc, Fn: rebootFn},
+	{Name: "rollback", Doc: rollbackDoc, Fn: rollbackFn},
+	{Name: "run", Doc: runDoc, Fn: runFn},
+	{Name: "secret", Doc: secretDoc, Fn: secretFn},
+	{Name: "sleep", Doc: sleepDoc, Fn: sleepFn},
+	{Name: "upload_keys", Doc: uploadKeysDoc, Fn: uploadKeysFn},
 }
 
 // All returns every builtin, sorted by name.
-func All() []*Builtin {
-	var all []*Builtin
-	for _, b := range registry {
-		all = append(all, b)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
-	return all
-}
+func All() []*Builtin { return append([]*Builtin(nil), table...) }
 
-// Universe is the set of predeclared names of every fleet.star module:
-// fleet's builtins plus struct and json.
+// Universe returns the predeclared names of every fleet.star module:
+// fleet's builtins plus struct and json, like starlark.Universe for
+// Starlark's own. Each call makes a new dict, which the caller may
+// extend (tests add helpers).
 func Universe() starlark.StringDict {
 	u := starlark.StringDict{
 		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"json":   json.Module,
 	}
-	for name, b := range registry {
-		u[name] = starlark.NewBuiltin(name, b.Fn)
+	for _, b := range table {
+		u[b.Name] = starlark.NewBuiltin(b.Name, b.Fn)
 	}
 	return u
 }
 
-// session returns the session of th; builtins only run inside one.
-func session(th *starlark.Thread, fn string) (*runtime.Session, error) {
-	s := runtime.SessionOf(th)
-	if s == nil {
-		return nil, fmt.Errorf("%s(): no fleet session (internal error)", fn)
+// runOf returns the run of th; builtins only run inside one.
+func runOf(th *starlark.Thread, fn string) (*runtime.Run, error) {
+	r := runtime.RunOf(th)
+	if r == nil {
+		return nil, fmt.Errorf("%s(): not on a fleet thread (internal error)", fn)
 	}
-	return s, nil
+	return r, nil
 }
 
-// deploySession is session for builtins that touch machines: it refuses
-// to run while fleet.star loads.
-func deploySession(th *starlark.Thread, fn string) (*runtime.Session, error) {
-	s, err := session(th, fn)
+// step performs st on the run of th: see runtime.Run.Step.
+func step(th *starlark.Thread, st *runtime.Step, do runtime.StepFunc) error {
+	r, err := runOf(th, string(st.Action))
+	if err != nil {
+		return err
+	}
+	return r.Step(th, st, do)
+}
+
+// deployRun is runOf for builtins that need the run's settings before
+// their step: it refuses to run while fleet.star loads.
+func deployRun(th *starlark.Thread, fn string) (*runtime.Run, error) {
+	r, err := runOf(th, fn)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.CheckDeploy(fn); err != nil {
+	if err := r.CheckDeploy(fn); err != nil {
 		return nil, err
 	}
-	return s, nil
+	return r, nil
 }
 
 // hostArg checks that v is a host.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,16 +16,27 @@ import (
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
-// fakeExec is an Executor for unit tests: activation fails at once on
-// the hosts in fail, takes delay elsewhere, and is counted.
+// fakeExec is an Executor for unit tests: pushes and activations call
+// wait, when set, and finish when it returns (tests block it on
+// channels to shape the concurrency); activation then fails on the
+// hosts in fail. Activations are counted.
 type fakeExec struct {
-	runtime.Recorder
+	runtime.DryExecutor
 	fail    map[string]bool
-	delay   time.Duration
+	wait    func(ctx context.Context, action, host string) error
 	mu      sync.Mutex
 	running int
 	peak    int
 	done    []string
+}
+
+func (f *fakeExec) Push(ctx context.Context, h *runtime.Host, closure string) (*runtime.PushResult, error) {
+	if f.wait != nil {
+		if err := f.wait(ctx, "push", h.Name); err != nil {
+			return nil, err
+		}
+	}
+	return &runtime.PushResult{}, nil
 }
 
 func (f *fakeExec) Activate(ctx context.Context, h *runtime.Host, closure string, o runtime.ActivateOptions) (*runtime.ActivateResult, error) {
@@ -38,15 +50,21 @@ func (f *fakeExec) Activate(ctx context.Context, h *runtime.Host, closure string
 		f.done = append(f.done, h.Name)
 		f.mu.Unlock()
 	}()
+	if f.wait != nil {
+		if err := f.wait(ctx, "activate", h.Name); err != nil {
+			return nil, err
+		}
+	}
 	if f.fail[h.Name] {
 		return nil, &runtime.HostError{Host: h.Name, Step: "activate", Err: errors.New("switch-to-configuration exited 1")}
 	}
-	select {
-	case <-time.After(f.delay):
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 	return &runtime.ActivateResult{Current: closure}, nil
+}
+
+func (f *fakeExec) numRunning() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.running
 }
 
 const inventory = `
@@ -82,8 +100,25 @@ func TestParallelLimit(t *testing.T) {
 def deploy(ctx):
     parallel(lambda h: activate(h, "/nix/store/x"), ctx.hosts, limit = 4)
 `)
-	ex := &fakeExec{delay: 20 * time.Millisecond}
-	if _, err := deploy(t, context.Background(), prog, ex, 10); err != nil {
+	// Activations wait until four run at once, so the run only ends if
+	// parallel() reaches its limit; the peak shows it goes no further.
+	full := make(chan struct{})
+	var once sync.Once
+	ex := &fakeExec{}
+	ex.wait = func(ctx context.Context, _, _ string) error {
+		if ex.numRunning() == 4 {
+			once.Do(func() { close(full) })
+		}
+		select {
+		case <-full:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := deploy(t, ctx, prog, ex, 10); err != nil {
 		t.Fatal(err)
 	}
 	if ex.peak != 4 || len(ex.done) != 20 {
@@ -96,18 +131,29 @@ func TestParallelFirstFailureStopsScheduling(t *testing.T) {
 def deploy(ctx):
     parallel(lambda h: activate(h, "/nix/store/x"), ctx.hosts, limit = 2)
 `)
-	ex := &fakeExec{fail: map[string]bool{"h3": true}, delay: 10 * time.Millisecond}
+	// h1 and h2 take both slots; h1 fails at once, h2 fails once h1 has.
+	// A slot only frees after a failure, so nothing after h2 may start.
+	h1failed := make(chan struct{})
+	ex := &fakeExec{fail: map[string]bool{"h1": true, "h2": true}}
+	ex.wait = func(ctx context.Context, _, host string) error {
+		switch host {
+		case "h1":
+			close(h1failed)
+		default:
+			<-h1failed
+		}
+		return nil
+	}
 	_, err := deploy(t, context.Background(), prog, ex, 10)
 	var he *runtime.HostError
-	if !errors.As(err, &he) || he.Host != "h3" || he.Step != "activate" {
-		t.Fatalf("error %v: want the HostError of h3's activation", err)
+	if !errors.As(err, &he) || he.Host != "h1" || he.Step != "activate" {
+		t.Fatalf("error %v: want the HostError of h1's activation", err)
 	}
-	if !strings.Contains(err.Error(), "h3: activate failed: switch-to-configuration exited 1") {
+	if !strings.Contains(err.Error(), "h1: activate failed: switch-to-configuration exited 1") {
 		t.Errorf("message %q does not name host and step", err)
 	}
-	// h1..h4 may have started (limit 2); nothing after h4 may start.
-	if len(ex.done) > 4 {
-		t.Fatalf("activated %v after h3 failed; scheduling must stop", ex.done)
+	if len(ex.done) != 2 {
+		t.Fatalf("activated %v after h1 failed; scheduling must stop", ex.done)
 	}
 }
 
@@ -136,9 +182,18 @@ func TestParallelCancel(t *testing.T) {
 def deploy(ctx):
     parallel(lambda h: activate(h, "/nix/store/x"), ctx.hosts, limit = 2)
 `)
-	ex := &fakeExec{delay: time.Hour}
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
+	defer cancel()
+	// Activations hang until cancelled; the second to start cancels.
+	var started atomic.Int32
+	ex := &fakeExec{}
+	ex.wait = func(ctx context.Context, _, _ string) error {
+		if started.Add(1) == 2 {
+			cancel()
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	start := time.Now()
 	_, err := deploy(t, ctx, prog, ex, 10)
 	if !errors.Is(err, context.Canceled) {
@@ -155,39 +210,116 @@ def deploy(ctx):
     seen = []
     parallel(lambda h: seen.append(h.name), ctx.hosts)
 `)
-	_, err := deploy(t, context.Background(), prog, runtime.Recorder{}, 10)
+	_, err := deploy(t, context.Background(), prog, runtime.DryExecutor{}, 10)
 	if err == nil || !strings.Contains(err.Error(), "frozen list") {
 		t.Fatalf("err = %v: threads must not share mutable values", err)
 	}
 }
 
-// TestStepsInProgramOrder checks that the plan is the same whatever the
-// scheduling: steps come in program order, not completion order.
-func TestStepsInProgramOrder(t *testing.T) {
-	var want string
-	for i := 0; i < 5; i++ {
-		steps, err := deploy(t, context.Background(), load(t, `
+const rollout = `
 def deploy(ctx):
     c = nix_build(ctx.hosts)
     parallel(lambda h: push(h, c[h.name]), ctx.hosts)
     parallel(lambda h: activate(h, c[h.name]), ctx.hosts, limit = 3)
-`), &fakeExec{delay: time.Duration(i) * time.Millisecond}, 10)
-		if err != nil {
-			t.Fatal(err)
+`
+
+// TestStepsInProgramOrder checks that the plan is the same whatever the
+// scheduling: steps come in program order, not completion order. In the
+// run, every odd host's push and activation waits until the next host's
+// has finished, so they complete out of order.
+func TestStepsInProgramOrder(t *testing.T) {
+	prog := load(t, rollout)
+	plan := describe(mustDeploy(t, prog, runtime.DryExecutor{}))
+	var mu sync.Mutex
+	finished := map[string]chan struct{}{}
+	ch := func(action string, n int) chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		k := fmt.Sprint(action, n)
+		if finished[k] == nil {
+			finished[k] = make(chan struct{})
 		}
-		var b strings.Builder
-		for _, s := range steps {
-			fmt.Fprintf(&b, "%s %s\n", s.Host, s.Action)
+		return finished[k]
+	}
+	ex := &fakeExec{}
+	ex.wait = func(ctx context.Context, action, host string) error {
+		var n int
+		fmt.Sscanf(host, "h%d", &n)
+		if n%2 == 0 {
+			close(ch(action, n))
+			return nil
 		}
-		if i == 0 {
-			want = b.String()
-		} else if b.String() != want {
-			t.Fatalf("run %d order differs:\n%s\nwant\n%s", i, b.String(), want)
+		select {
+		case <-ch(action, n+1):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	if !strings.HasPrefix(want, "h1 build\nh2 build\n") || !strings.Contains(want, "h20 push\nh1 activate\n") {
-		t.Fatalf("unexpected order:\n%s", want)
+	run := describe(mustDeploy(t, prog, ex))
+	if run != plan {
+		t.Fatalf("run order differs from the plan's:\n%s\nwant\n%s", run, plan)
 	}
+	if !strings.HasPrefix(plan, "h1 build\nh2 build\n") || !strings.Contains(plan, "h20 push [ 10]\nh1 activate [ 3]\n") {
+		t.Fatalf("unexpected order:\n%s", plan)
+	}
+}
+
+// TestPlanThenRun plans, plans again, runs and plans once more on one
+// Program: each gets a run of its own, so each has the same steps in
+// the same order, none of them the last one's.
+func TestPlanThenRun(t *testing.T) {
+	for name, script := range map[string]string{"deploy": rollout, "default strategy": ""} {
+		t.Run(name, func(t *testing.T) {
+			prog := load(t, script)
+			sel, err := prog.Select("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := func() string {
+				p, err := prog.MakePlan(context.Background(), sel, "switch", 10, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return describe(p.Steps)
+			}
+			first := plan()
+			if n := strings.Count(first, "\n"); n < 60 {
+				t.Fatalf("%d steps, want at least 60 (build, push, activate of 20 hosts):\n%s", n, first)
+			}
+			if again := plan(); again != first {
+				t.Fatalf("second plan:\n%s\nwant\n%s", again, first)
+			}
+			if run := describe(mustDeploy(t, prog, &fakeExec{})); run != first {
+				t.Fatalf("run:\n%s\nwant the plan:\n%s", run, first)
+			}
+			if after := plan(); after != first {
+				t.Fatalf("plan after the run:\n%s\nwant\n%s", after, first)
+			}
+		})
+	}
+}
+
+func mustDeploy(t *testing.T, prog *runtime.Program, ex runtime.Executor) []*runtime.Step {
+	t.Helper()
+	steps, err := deploy(t, context.Background(), prog, ex, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return steps
+}
+
+// describe lists steps one a line, in the order given.
+func describe(steps []*runtime.Step) string {
+	var b strings.Builder
+	for _, s := range steps {
+		fmt.Fprintf(&b, "%s %s", s.Host, s.Action)
+		if s.Group != "" || s.Limit != 0 {
+			fmt.Fprintf(&b, " [%s %d]", s.Group, s.Limit)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 func TestHostValidation(t *testing.T) {

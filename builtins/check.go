@@ -5,16 +5,12 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "check",
-		Doc: `check(host, cmd=None, http=None, systemd=None, retries=3, interval=2, timeout=10)
+const checkDoc = `check(host, cmd=None, http=None, systemd=None, retries=3, interval=2, timeout=10)
 
 A health check of the host, retried: cmd (a list of words) must exit 0 on
 the host; http (a URL, fetched from this machine, e.g.
@@ -22,10 +18,7 @@ the host; http (a URL, fetched from this machine, e.g.
 of units) must all be active on the host. Give exactly one. Up to
 retries+1 attempts, interval seconds apart, each bounded by timeout
 seconds. Returns struct(host, attempts); fails the step (a host failure)
-when every attempt failed. Only inside deploy(ctx).`,
-		Fn: checkFn,
-	})
-}
+when every attempt failed. Only inside deploy(ctx).`
 
 func checkFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var (
@@ -84,30 +77,27 @@ func checkFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	if !ok1 || !ok2 || iv < 0 || to <= 0 {
 		return nil, fmt.Errorf("check(): interval and timeout must be positive numbers of seconds")
 	}
-	spec.Timeout = time.Duration(to * float64(time.Second))
-	s, err := deploySession(th, "check")
+	spec.Timeout = seconds(to)
+	r, err := runOf(th, "check")
 	if err != nil {
 		return nil, err
 	}
-	st := s.Begin(th, &runtime.Step{Host: h.Name, Action: "check", Check: spec.String(), Target: h.Target()})
-	start := time.Now()
 	attempts := 0
-	for {
-		attempts++
-		ctx, cancel := context.WithTimeout(s.Context(), spec.Timeout)
-		err = s.Executor().Check(ctx, h, spec)
-		cancel()
-		if err == nil || attempts > retries || s.Stopping() {
-			break
-		}
-		if s.Executor().Sleep(s.SoftContext(), time.Duration(iv*float64(time.Second))) != nil {
-			break
-		}
-	}
-	if err != nil {
-		err = &runtime.HostError{Host: h.Name, Step: "check", Err: fmt.Errorf("%s: unhealthy after %d attempts: %w", spec, attempts, err)}
-	}
-	s.End(st, err, time.Since(start))
+	err = r.Step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionCheck, Check: spec.String(), Target: h.Target()},
+		func(ctx context.Context, ex runtime.Executor) (*runtime.StepResult, error) {
+			for {
+				attempts++
+				actx, cancel := context.WithTimeout(ctx, spec.Timeout)
+				err := ex.Check(actx, h, spec)
+				cancel()
+				if err == nil {
+					return nil, nil
+				}
+				if attempts > retries || r.Stopping() || ex.Sleep(r.SoftContext(), seconds(iv)) != nil {
+					return nil, &runtime.HostError{Host: h.Name, Step: "check", Err: fmt.Errorf("%s: unhealthy after %d attempts: %w", spec, attempts, err)}
+				}
+			}
+		})
 	if err != nil {
 		return nil, err
 	}

@@ -7,18 +7,12 @@ import (
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "fail",
-		Doc: `fail(*args, sep=" ")
+const failDoc = `fail(*args, sep=" ")
 
 Stops the run with a message, like Starlark's fail. Inside deploy(ctx) it
 is the rollout's own decision to stop (a spent failure budget, a check
 that failed) and fleet exits 1; while loading it is an error in the
-script and fleet exits 2.`,
-		Fn: failFn,
-	})
-}
+script and fleet exits 2.`
 
 func failFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	sep := " "
@@ -34,7 +28,7 @@ func failFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 		}
 	}
 	msg := strings.Join(parts, sep)
-	if s := runtime.SessionOf(th); s != nil && s.Deploying() {
+	if s := runtime.RunOf(th); s != nil && s.Deploying() {
 		return nil, &runtime.Stop{Msg: msg}
 	}
 	return nil, &failError{msg}

@@ -9,10 +9,7 @@ import (
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "host",
-		Doc: `host(name, system="x86_64-linux", target_host=None, target_user=None, target_port=None, allow_local=False, build_on_target=False, tags=[], vars={}, nixos=None, attr=None, keys=[])
+const hostDoc = `host(name, system="x86_64-linux", target_host=None, target_user=None, target_port=None, allow_local=False, build_on_target=False, tags=[], vars={}, nixos=None, attr=None, keys=[])
 
 Declares a machine of the inventory and returns it. Call it while
 fleet.star loads (typically from your host factory); names are unique.
@@ -23,10 +20,7 @@ nixos_system(...)) or attr ("<flake>#nixosConfigurations.NAME") says how
 to build its system. vars is free data for your scripts and modules.
 keys are secret(...) files uploaded on deploy.
 The returned value is frozen and hashable; read fields as h.name,
-h.tags, h.target ("user@host:port"), h.deployable, ...`,
-		Fn: hostFn,
-	})
-}
+h.tags, h.target ("user@host:port"), h.deployable, ...`
 
 var (
 	systemRE = regexp.MustCompile(`^[a-z0-9_]+-[a-z0-9_]+$`)
@@ -52,7 +46,7 @@ func hostFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 	); err != nil {
 		return nil, err
 	}
-	s, err := session(th, "host")
+	r, err := runOf(th, "host")
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +154,7 @@ func hostFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 		if !ok || path == "" || flake == "" {
 			return nil, fail("attr %q: want \"<flake>#nixosConfigurations.NAME\", e.g. \".#nixosConfigurations.%s\"", a, name)
 		}
-		ref, err := flakeRef(s, th, flake)
+		ref, err := flakeRef(r, th, flake)
 		if err != nil {
 			return nil, fail("attr: %v", err)
 		}
@@ -168,7 +162,7 @@ func hostFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 	default:
 		return nil, fail("say how to build it: nixos = nixos_system(...) or attr = \".#nixosConfigurations.%s\"", name)
 	}
-	if err := s.AddHost(th, h); err != nil {
+	if err := r.AddHost(th, h); err != nil {
 		return nil, err
 	}
 	return h, nil

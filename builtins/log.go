@@ -4,15 +4,9 @@ import (
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "log",
-		Doc: `log(msg, host=None)
+const logDoc = `log(msg, host=None)
 
-Prints a message in the run's output, attributed to host if given.`,
-		Fn: logFn,
-	})
-}
+Prints a message in the run's output, attributed to host if given.`
 
 func logFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var msg string
@@ -20,7 +14,7 @@ func logFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs
 	if err := starlark.UnpackArgs("log", args, kwargs, "msg", &msg, "host?", &hostV); err != nil {
 		return nil, err
 	}
-	s, err := session(th, "log")
+	r, err := runOf(th, "log")
 	if err != nil {
 		return nil, err
 	}
@@ -32,6 +26,6 @@ func logFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs
 		}
 		name = h.Name
 	}
-	s.Log(name, msg)
+	r.Log(name, msg)
 	return starlark.None, nil
 }

@@ -1,25 +1,19 @@
 package builtins
 
 import (
+	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "nix_build",
-		Doc: `nix_build(hosts)
+const nixBuildDoc = `nix_build(hosts)
 
 Builds the system closure of every host in one batched Nix invocation
 and returns a dict from host name to closure (a /nix/store path; a
-placeholder in a plan). Only inside deploy(ctx).`,
-		Fn: nixBuildFn,
-	})
-}
+placeholder in a plan). Only inside deploy(ctx).`
 
 func nixBuildFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var hostsV starlark.Value
@@ -30,7 +24,7 @@ func nixBuildFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, err
 	}
-	s, err := deploySession(th, "nix_build")
+	r, err := deployRun(th, "nix_build")
 	if err != nil {
 		return nil, err
 	}
@@ -41,32 +35,30 @@ func nixBuildFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 			return nil, fmt.Errorf("nix_build(): host %q listed twice", h.Name)
 		}
 		seen[h.Name] = true
-		steps = append(steps, &runtime.Step{Host: h.Name, Action: "build", System: h.System, Build: h.BuildDescription()})
+		steps = append(steps, &runtime.Step{Host: h.Name, Action: runtime.ActionBuild, System: h.System, Build: h.BuildDescription()})
 	}
-	out := starlark.NewDict(len(hosts))
-	if len(hosts) == 0 {
-		out.Freeze()
-		return out, nil
-	}
-	s.BeginBatch(th, steps)
-	start := time.Now()
-	closures, err := s.Executor().Build(s.Context(), hosts)
-	for _, st := range steps {
-		c, ok := closures[st.Host]
-		var stepErr error
-		switch {
-		case ok:
-			st.Closure = c
-		case err != nil:
-			stepErr = errorFor(err, st.Host)
-		default:
-			stepErr = fmt.Errorf("nix produced no closure for %s", st.Host)
+	var closures map[string]string
+	err = r.Batch(th, steps, func(ctx context.Context, ex runtime.Executor) ([]error, error) {
+		var err error
+		closures, err = ex.Build(ctx, hosts)
+		errs := make([]error, len(steps))
+		for i, st := range steps {
+			c, ok := closures[st.Host]
+			switch {
+			case ok:
+				st.Closure = c
+			case err != nil:
+				errs[i] = errorFor(err, st.Host)
+			default:
+				errs[i] = fmt.Errorf("nix produced no closure for %s", st.Host)
+			}
 		}
-		s.End(st, stepErr, time.Since(start))
-	}
+		return errs, err
+	})
 	if err != nil {
 		return nil, err
 	}
+	out := starlark.NewDict(len(hosts))
 	for _, h := range hosts {
 		c, ok := closures[h.Name]
 		if !ok {

@@ -8,18 +8,12 @@ import (
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "nix_expr",
-		Doc: `nix_expr(code)
+const nixExprDoc = `nix_expr(code)
 
 A fragment of Nix code used verbatim where a module or value is expected,
 for what Starlark cannot name: flake inputs and outputs. It is evaluated
 with inputs (the flake's inputs), self (the flake) and lib (nixpkgs' lib)
-in scope, e.g. nix_expr("inputs.sops-nix.nixosModules.sops").`,
-		Fn: nixExprFn,
-	})
-}
+in scope, e.g. nix_expr("inputs.sops-nix.nixosModules.sops").`
 
 func nixExprFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var code string

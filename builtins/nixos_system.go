@@ -10,10 +10,7 @@ import (
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "nixos_system",
-		Doc: `nixos_system(flake=".", modules=[], special_args={})
+const nixosSystemDoc = `nixos_system(flake=".", modules=[], special_args={})
 
 Describes a NixOS system that fleet evaluates as
 inputs.nixpkgs.lib.nixosSystem { system; specialArgs; modules; } of the
@@ -23,10 +20,7 @@ given flake, with system taken from the host. flake is a directory
 (evaluated where the flake's inputs are in scope, e.g.
 nix_expr("inputs.sops-nix.nixosModules.sops")) and dicts (inline
 modules). special_args is a dict passed to every module; it may hold
-hosts, lists, dicts, strings, numbers, booleans and None.`,
-		Fn: nixosSystemFn,
-	})
-}
+hosts, lists, dicts, strings, numbers, booleans and None.`
 
 func nixosSystemFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	flake := "."
@@ -36,11 +30,11 @@ func nixosSystemFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		"flake?", &flake, "modules?", &modules, "special_args?", &special); err != nil {
 		return nil, err
 	}
-	s, err := session(th, "nixos_system")
+	r, err := runOf(th, "nixos_system")
 	if err != nil {
 		return nil, err
 	}
-	ref, err := flakeRef(s, th, flake)
+	ref, err := flakeRef(r, th, flake)
 	if err != nil {
 		return nil, fmt.Errorf("nixos_system(): flake: %v", err)
 	}
@@ -75,16 +69,16 @@ func nixosSystemFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 // flakeRef resolves a flake as written in a script: a local directory
 // (relative to the calling file) must hold a flake.nix; anything with a
 // scheme ("github:...", "path:/...") is passed to Nix as it is.
-func flakeRef(s *runtime.Session, th *starlark.Thread, flake string) (string, error) {
+func flakeRef(r *runtime.Run, th *starlark.Thread, flake string) (string, error) {
 	if flake == "" || strings.ContainsAny(flake, " \t\n\x00") {
 		return "", fmt.Errorf("%q is not a flake reference", flake)
 	}
 	if strings.Contains(flake, ":") && !strings.HasPrefix(flake, ".") && !strings.HasPrefix(flake, "/") {
 		return flake, nil
 	}
-	dir := s.Resolve(th, flake)
+	dir := r.Resolve(th, flake)
 	if _, err := os.Stat(filepath.Join(dir, "flake.nix")); err != nil {
-		return "", fmt.Errorf("%q: no flake.nix in %s", flake, s.Display(dir))
+		return "", fmt.Errorf("%q: no flake.nix in %s", flake, r.Display(dir))
 	}
 	return dir, nil
 }

@@ -8,10 +8,7 @@ import (
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "parallel",
-		Doc: `parallel(fn, items, limit=ctx.parallel, collect=False, name=None)
+const parallelDoc = `parallel(fn, items, limit=ctx.parallel, collect=False, name=None)
 
 Calls fn(item) for every item, up to limit at a time, each on its own
 Starlark thread (fn and items are frozen first, so threads share nothing
@@ -19,10 +16,7 @@ mutable). Returns the results in item order. The first failure stops
 scheduling new items, waits for those running and is raised; with
 collect=True every item runs and the result is a list of
 struct(item, ok, value, error). An interrupt stops scheduling at once.
-name labels the steps inside in plans and output (e.g. "wave 1/3").`,
-		Fn: parallelFn,
-	})
-}
+name labels the steps inside in plans and output (e.g. "wave 1/3").`
 
 func parallelFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var (
@@ -36,7 +30,7 @@ func parallelFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		"fn", &fn, "items", &itemsV, "limit?", &limitV, "collect?", &collect, "name?", &nameV); err != nil {
 		return nil, err
 	}
-	s, err := session(th, "parallel")
+	r, err := runOf(th, "parallel")
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +42,7 @@ func parallelFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	}
 	iter.Done()
 
-	limit := s.Parallel()
+	limit := r.Parallel()
 	if limitV != starlark.None {
 		l, err := starlark.AsInt32(limitV)
 		if err != nil || l < 1 {
@@ -74,8 +68,8 @@ func parallelFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		it.Freeze()
 	}
 
-	slot := s.Slot(th)
-	stopping := s.SoftContext()
+	slot := r.Slot(th)
+	stopping := r.SoftContext()
 	results := make([]starlark.Value, len(items))
 	errs := make([]error, len(items))
 	started := make([]bool, len(items))
@@ -107,7 +101,7 @@ schedule:
 		go func(i int, item starlark.Value) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			nt, done := s.Fork(th, slot, i, name, limit)
+			nt, done := r.Fork(th, slot, i, name, limit)
 			defer done()
 			v, err := starlark.Call(nt, fn, starlark.Tuple{item}, nil)
 			mu.Lock()
@@ -117,7 +111,7 @@ schedule:
 			}
 			mu.Unlock()
 			if err != nil && collect {
-				s.ItemFailed(item, err)
+				r.ItemFailed(item, err)
 			}
 		}(i, item)
 	}

@@ -8,34 +8,28 @@ import (
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "path",
-		Doc: `path(p)
+const pathDoc = `path(p)
 
 A local file or directory, relative to the file that calls path() (not
 to the working directory), e.g. path("./hosts/" + name). It must exist.
 In Nix it becomes a path, so as a module it is imported like ./hosts/envy
-in a flake.`,
-		Fn: pathFn,
-	})
-}
+in a flake.`
 
 func pathFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var p string
 	if err := starlark.UnpackPositionalArgs("path", args, kwargs, 1, &p); err != nil {
 		return nil, err
 	}
-	s, err := session(th, "path")
+	r, err := runOf(th, "path")
 	if err != nil {
 		return nil, err
 	}
 	if p == "" {
 		return nil, fmt.Errorf("path(): empty path")
 	}
-	abs := s.Resolve(th, p)
+	abs := r.Resolve(th, p)
 	if _, err := os.Stat(abs); err != nil {
-		return nil, fmt.Errorf("path(%q): %s does not exist", p, s.Display(abs))
+		return nil, fmt.Errorf("path(%q): %s does not exist", p, r.Display(abs))
 	}
 	return &runtime.Path{Abs: abs, Written: p}, nil
 }

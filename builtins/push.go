@@ -1,23 +1,17 @@
 package builtins
 
 import (
-	"time"
+	"context"
 
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "push",
-		Doc: `push(host, closure)
+const pushDoc = `push(host, closure)
 
 Copies closure and every path it depends on to the host over SSH,
 sending only the paths the host lacks. Returns
-struct(host, paths, missing, bytes). Only inside deploy(ctx).`,
-		Fn: pushFn,
-	})
-}
+struct(host, paths, missing, bytes). Only inside deploy(ctx).`
 
 func pushFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var hostV starlark.Value
@@ -29,24 +23,21 @@ func pushFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 	if err != nil {
 		return nil, err
 	}
-	s, err := deploySession(th, "push")
-	if err != nil {
-		return nil, err
-	}
-	st := s.Begin(th, &runtime.Step{Host: h.Name, Action: "push", Closure: closure, Target: h.Target()})
-	start := time.Now()
-	r, err := s.Executor().Push(s.StepContext(st), h, closure)
-	if err == nil && !s.DryRun() {
-		st.Result = &runtime.StepResult{Paths: r.Paths, Missing: r.Missing, Bytes: r.Bytes}
-	}
-	s.End(st, err, time.Since(start))
+	var pr *runtime.PushResult
+	err = step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionPush, Closure: closure, Target: h.Target()},
+		func(ctx context.Context, ex runtime.Executor) (res *runtime.StepResult, err error) {
+			if pr, err = ex.Push(ctx, h, closure); err != nil {
+				return nil, err
+			}
+			return &runtime.StepResult{Paths: pr.Paths, Missing: pr.Missing, Bytes: pr.Bytes}, nil
+		})
 	if err != nil {
 		return nil, err
 	}
 	return result("push", starlark.StringDict{
 		"host":    h,
-		"paths":   starlark.MakeInt(r.Paths),
-		"missing": starlark.MakeInt(r.Missing),
-		"bytes":   starlark.MakeInt64(r.Bytes),
+		"paths":   starlark.MakeInt(pr.Paths),
+		"missing": starlark.MakeInt(pr.Missing),
+		"bytes":   starlark.MakeInt64(pr.Bytes),
 	}), nil
 }

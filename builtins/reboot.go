@@ -1,25 +1,19 @@
 package builtins
 
 import (
+	"context"
 	"fmt"
-	"time"
 
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "reboot",
-		Doc: `reboot(host, timeout=600)
+const rebootDoc = `reboot(host, timeout=600)
 
 Reboots the host (systemctl reboot, or reboot) and waits until it is
 back: a fresh SSH connection works and the kernel's boot id changed.
 Fails the step if that takes longer than timeout seconds. Typically
-after activate(h, c, goal = "boot"). Only inside deploy(ctx).`,
-		Fn: rebootFn,
-	})
-}
+after activate(h, c, goal = "boot"). Only inside deploy(ctx).`
 
 func rebootFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var hostV starlark.Value
@@ -35,14 +29,10 @@ func rebootFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 	if !ok || secs <= 0 {
 		return nil, fmt.Errorf("reboot(): timeout must be a positive number of seconds, got %s", timeout)
 	}
-	s, err := deploySession(th, "reboot")
-	if err != nil {
-		return nil, err
-	}
-	st := s.Begin(th, &runtime.Step{Host: h.Name, Action: "reboot", Target: h.Target(), Sudo: h.TargetUser != "root", Seconds: secs})
-	start := time.Now()
-	err = s.Executor().Reboot(s.Context(), h, time.Duration(secs*float64(time.Second)))
-	s.End(st, err, time.Since(start))
+	err = step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionReboot, Target: h.Target(), Sudo: h.TargetUser != "root", Seconds: secs},
+		func(ctx context.Context, ex runtime.Executor) (*runtime.StepResult, error) {
+			return nil, ex.Reboot(ctx, h, seconds(secs))
+		})
 	if err != nil {
 		return nil, err
 	}

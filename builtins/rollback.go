@@ -1,24 +1,18 @@
 package builtins
 
 import (
-	"time"
+	"context"
 
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "rollback",
-		Doc: `rollback(host)
+const rollbackDoc = `rollback(host)
 
 Switches the host back to its previous system generation: the system
 profile steps back one generation, then that system's
 switch-to-configuration switch runs. Returns struct(host, previous,
-current). Only inside deploy(ctx).`,
-		Fn: rollbackFn,
-	})
-}
+current). Only inside deploy(ctx).`
 
 func rollbackFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var hostV starlark.Value
@@ -29,23 +23,18 @@ func rollbackFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, err
 	}
-	s, err := deploySession(th, "rollback")
-	if err != nil {
-		return nil, err
-	}
-	st := s.Begin(th, &runtime.Step{Host: h.Name, Action: "rollback", Target: h.Target(), Sudo: h.TargetUser != "root"})
-	start := time.Now()
-	r, err := s.Executor().Rollback(s.Context(), h)
-	if err == nil && !s.DryRun() {
-		st.Result = &runtime.StepResult{Previous: r.Previous, Current: r.Current}
-	}
-	s.End(st, err, time.Since(start))
+	var ar *runtime.ActivateResult
+	err = step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionRollback, Target: h.Target(), Sudo: h.TargetUser != "root"},
+		func(ctx context.Context, ex runtime.Executor) (res *runtime.StepResult, err error) {
+			ar, err = ex.Rollback(ctx, h)
+			return systemChange(ar, err)
+		})
 	if err != nil {
 		return nil, err
 	}
 	return result("rollback", starlark.StringDict{
 		"host":     h,
-		"previous": noneIfEmpty(r.Previous),
-		"current":  noneIfEmpty(r.Current),
+		"previous": noneIfEmpty(ar.Previous),
+		"current":  noneIfEmpty(ar.Current),
 	}), nil
 }

@@ -1,27 +1,21 @@
 package builtins
 
 import (
+	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "run",
-		Doc: `run(host, argv, check=True)
+const runDoc = `run(host, argv, check=True)
 
 Runs a command on the host. argv is a list of strings, passed as separate
 words (quoted for the remote shell by fleet; no shell syntax is
 interpreted). Returns struct(host, stdout, stderr, exit_code); with
 check=True (the default) a non-zero exit status fails the step. Only
-inside deploy(ctx).`,
-		Fn: runFn,
-	})
-}
+inside deploy(ctx).`
 
 func runFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var hostV, argvV starlark.Value
@@ -48,28 +42,25 @@ func runFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs
 			return nil, fmt.Errorf("run(): argv[%d] contains a NUL byte", i)
 		}
 	}
-	s, err := deploySession(th, "run")
-	if err != nil {
-		return nil, err
-	}
-	st := s.Begin(th, &runtime.Step{Host: h.Name, Action: "run", Argv: argv, Target: h.Target()})
-	start := time.Now()
-	r, err := s.Executor().Run(s.Context(), h, argv)
-	if err == nil && !s.DryRun() {
-		st.Result = &runtime.StepResult{ExitCode: r.ExitCode}
-	}
-	if err == nil && check && r.ExitCode != 0 {
-		err = &runtime.HostError{Host: h.Name, Step: "run", Err: fmt.Errorf("%s exited with status %d", argv[0], r.ExitCode), Log: tail(r.Stderr, 20)}
-	}
-	s.End(st, err, time.Since(start))
+	var rr *runtime.RunResult
+	err = step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionRun, Argv: argv, Target: h.Target()},
+		func(ctx context.Context, ex runtime.Executor) (res *runtime.StepResult, err error) {
+			if rr, err = ex.Run(ctx, h, argv); err != nil {
+				return nil, err
+			}
+			if check && rr.ExitCode != 0 {
+				err = &runtime.HostError{Host: h.Name, Step: "run", Err: fmt.Errorf("%s exited with status %d", argv[0], rr.ExitCode), Log: tail(rr.Stderr, 20)}
+			}
+			return &runtime.StepResult{ExitCode: rr.ExitCode}, err
+		})
 	if err != nil {
 		return nil, err
 	}
 	return result("run", starlark.StringDict{
 		"host":      h,
-		"stdout":    starlark.String(r.Stdout),
-		"stderr":    starlark.String(r.Stderr),
-		"exit_code": starlark.MakeInt(r.ExitCode),
+		"stdout":    starlark.String(rr.Stdout),
+		"stderr":    starlark.String(rr.Stderr),
+		"exit_code": starlark.MakeInt(rr.ExitCode),
 	}), nil
 }
 

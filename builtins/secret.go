@@ -1,20 +1,17 @@
 package builtins
 
 import (
+	"context"
 	"fmt"
 	"path"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "secret",
-		Doc: `secret(dest, text=None, file=None, command=None, owner="root", group="root", mode="0600", upload="pre-activation")
+const secretDoc = `secret(dest, text=None, file=None, command=None, owner="root", group="root", mode="0600", upload="pre-activation")
 
 A key file for host(keys = [...]), like colmena's deployment.keys. Give
 exactly one source: text (inline), file (a local file, relative to this
@@ -24,21 +21,15 @@ over the host's SSH connection through stdin into a temporary file next
 to dest, sets owner, group and mode, then renames it into place. The
 content never appears in argv, logs, events, plans or errors - plans show
 dest, owner, mode and a hash. upload is "pre-activation" (before
-activate) or "post-activation".`,
-		Fn: secretFn,
-	})
-	register(&Builtin{
-		Name: "upload_keys",
-		Doc: `upload_keys(host, upload="pre-activation")
+activate) or "post-activation".`
+
+const uploadKeysDoc = `upload_keys(host, upload="pre-activation")
 
 Uploads the host's keys of that kind ("pre-activation",
 "post-activation", or "all"), one step each. The default strategy calls
 it before and after activation; fleet upload-keys does only this. A key
 whose command fails stops that host before activation. Only inside
-deploy(ctx).`,
-		Fn: uploadKeysFn,
-	})
-}
+deploy(ctx).`
 
 var (
 	modeRE = regexp.MustCompile(`^0?[0-7]{3}$`)
@@ -89,11 +80,11 @@ func secretFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 		if !ok || f == "" {
 			return nil, fail("file must be a path")
 		}
-		s, err := session(th, "secret")
+		r, err := runOf(th, "secret")
 		if err != nil {
 			return nil, err
 		}
-		file = s.Resolve(th, f)
+		file = r.Resolve(th, f)
 	}
 	if commandV != starlark.None {
 		n++
@@ -124,7 +115,7 @@ func uploadKeysFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err != nil {
 		return nil, err
 	}
-	s, err := deploySession(th, "upload_keys")
+	r, err := deployRun(th, "upload_keys")
 	if err != nil {
 		return nil, err
 	}
@@ -137,13 +128,14 @@ func uploadKeysFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		if t, ok := k.Text(); ok {
 			info.Hash = runtime.Hash(t)
 		}
-		st := s.Begin(th, &runtime.Step{Host: h.Name, Action: "upload-key", Target: h.Target(), Key: info, Sudo: h.TargetUser != "root"})
-		start := time.Now()
-		hash, err := s.Executor().UploadKey(s.Context(), h, k)
-		if hash != "" {
-			info.Hash = hash
-		}
-		s.End(st, err, time.Since(start))
+		err := r.Step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionUploadKey, Target: h.Target(), Key: info, Sudo: h.TargetUser != "root"},
+			func(ctx context.Context, ex runtime.Executor) (*runtime.StepResult, error) {
+				hash, err := ex.UploadKey(ctx, h, k)
+				if hash != "" {
+					info.Hash = hash
+				}
+				return nil, err
+			})
 		if err != nil {
 			return nil, err
 		}

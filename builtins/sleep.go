@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -8,17 +9,11 @@ import (
 	"go.starlark.net/starlark"
 )
 
-func init() {
-	register(&Builtin{
-		Name: "sleep",
-		Doc: `sleep(seconds)
+const sleepDoc = `sleep(seconds)
 
 Waits, e.g. between rollout batches. An interrupt ends the wait (and the
 rollout). A plan shows the pause without waiting. Only inside
-deploy(ctx).`,
-		Fn: sleepFn,
-	})
-}
+deploy(ctx).`
 
 func sleepFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var secs starlark.Value
@@ -29,16 +24,23 @@ func sleepFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	if !ok || f < 0 || f > 86400 {
 		return nil, fmt.Errorf("sleep(): want a number of seconds between 0 and 86400, got %s", secs)
 	}
-	s, err := deploySession(th, "sleep")
+	r, err := runOf(th, "sleep")
 	if err != nil {
 		return nil, err
 	}
-	st := s.Begin(th, &runtime.Step{Action: "sleep", Seconds: f})
-	start := time.Now()
-	err = s.Executor().Sleep(s.SoftContext(), time.Duration(f*float64(time.Second)))
-	if err != nil {
+	// An interrupted sleep is not a failed step: the step ends well and
+	// the interrupt stops the rollout.
+	interrupted := false
+	err = r.Step(th, &runtime.Step{Action: runtime.ActionSleep, Seconds: f},
+		func(_ context.Context, ex runtime.Executor) (*runtime.StepResult, error) {
+			interrupted = ex.Sleep(r.SoftContext(), seconds(f)) != nil
+			return nil, nil
+		})
+	if err == nil && interrupted {
 		err = &runtime.Interrupted{What: "the rest of sleep()"}
 	}
-	s.End(st, nil, time.Since(start))
 	return starlark.None, err
 }
+
+// seconds converts a script's number of seconds.
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,6 +11,80 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 )
+
+// The errors of fleet, by what a person should do about them: a
+// ScriptError (fix fleet.star) and a UsageError (fix the command line)
+// exit 2; a HostError, HostFailures and a Stop (a host failed, or the
+// rollout decided to stop) exit 1; an Interrupted exits 130.
+
+// UsageError is a mistake on the command line; fleet exits 2.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Stop is a deliberate end of a rollout: fail() in a script, or a
+// strategy whose failure budget is spent. fleet exits 1, like a failed
+// host, not 2 like a broken script.
+type Stop struct{ Msg string }
+
+func (e *Stop) Error() string { return e.Msg }
+
+// HostError is a failure of one step on one host. Its presence in an
+// error chain makes fleet exit 1 (a host failed) rather than 2 (the
+// script is wrong).
+type HostError struct {
+	Host string
+	Step string // build, push, activate, run, ...
+	Err  error
+	Log  string // last lines of the step's output, if any
+}
+
+func (e *HostError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s failed: %v", e.Host, e.Step, e.Err)
+	if e.Log != "" {
+		b.WriteString("\n")
+		for _, l := range strings.Split(strings.TrimRight(e.Log, "\n"), "\n") {
+			fmt.Fprintf(&b, "  %s | %s\n", e.Host, l)
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func (e *HostError) Unwrap() error { return e.Err }
+
+// HostFailures are the failed steps of a run whose script finished: the
+// hosts failed, the rollout did what it was told. fleet exits 1.
+type HostFailures struct {
+	Errs []*HostError
+}
+
+func (e *HostFailures) Error() string {
+	var hosts []string
+	for _, he := range e.Errs {
+		hosts = append(hosts, he.Host+" ("+he.Step+")")
+	}
+	return fmt.Sprintf("%d failed: %s", len(e.Errs), strings.Join(hosts, ", "))
+}
+
+// Unwrap exposes each failure to errors.As.
+func (e *HostFailures) Unwrap() []error {
+	errs := make([]error, len(e.Errs))
+	for i, he := range e.Errs {
+		errs[i] = he
+	}
+	return errs
+}
+
+// Interrupted is the error of work refused after an interrupt.
+type Interrupted struct{ What string }
+
+func (e *Interrupted) Error() string {
+	return fmt.Sprintf("interrupted: %s not started", e.What)
+}
+
+// Is makes an Interrupted match context.Canceled (exit 130).
+func (e *Interrupted) Is(target error) bool { return target == context.Canceled }
 
 // ScriptError is an error from evaluating fleet.star. Its Error method
 // gives the one-line cause; Detail gives what a person needs to act:

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -10,8 +9,8 @@ import (
 // Executor is the one seam between a script and the world. Builtins that
 // touch machines validate their arguments, record a Step, and call the
 // Executor; nothing else reaches Nix or SSH. The dry run (fleet plan) is
-// the same script on a recording Executor, so the plan printed is the
-// plan executed.
+// the same script on the DryExecutor, so the plan printed is the plan
+// executed.
 type Executor interface {
 	// Build builds the system closures of hosts in one batch and returns
 	// the closure (a store path) of each host by name.
@@ -88,13 +87,6 @@ type RunResult struct {
 	ExitCode int
 }
 
-// Stop is a deliberate end of a rollout: fail() in a script, or a
-// strategy whose failure budget is spent. fleet exits 1, like a failed
-// host, not 2 like a broken script.
-type Stop struct{ Msg string }
-
-func (e *Stop) Error() string { return e.Msg }
-
 // Goals are the activation goals of switch-to-configuration.
 var Goals = []string{"switch", "boot", "test", "dry-activate"}
 
@@ -106,51 +98,4 @@ func ValidGoal(g string) bool {
 		}
 	}
 	return false
-}
-
-// HostError is a failure of one step on one host. Its presence in an
-// error chain makes fleet exit 1 (a host failed) rather than 2 (the
-// script is wrong).
-type HostError struct {
-	Host string
-	Step string // build, push, activate, run, ...
-	Err  error
-	Log  string // last lines of the step's output, if any
-}
-
-func (e *HostError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s failed: %v", e.Host, e.Step, e.Err)
-	if e.Log != "" {
-		b.WriteString("\n")
-		for _, l := range strings.Split(strings.TrimRight(e.Log, "\n"), "\n") {
-			fmt.Fprintf(&b, "  %s | %s\n", e.Host, l)
-		}
-	}
-	return strings.TrimRight(b.String(), "\n")
-}
-
-func (e *HostError) Unwrap() error { return e.Err }
-
-// HostFailures are the failed steps of a run whose script finished: the
-// hosts failed, the rollout did what it was told. fleet exits 1.
-type HostFailures struct {
-	Errs []*HostError
-}
-
-func (e *HostFailures) Error() string {
-	var hosts []string
-	for _, he := range e.Errs {
-		hosts = append(hosts, he.Host+" ("+he.Step+")")
-	}
-	return fmt.Sprintf("%d failed: %s", len(e.Errs), strings.Join(hosts, ", "))
-}
-
-// Unwrap exposes each failure to errors.As.
-func (e *HostFailures) Unwrap() []error {
-	errs := make([]error, len(e.Errs))
-	for i, he := range e.Errs {
-		errs[i] = he
-	}
-	return errs
 }

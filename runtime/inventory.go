@@ -2,16 +2,16 @@ package runtime
 
 import "go.starlark.net/starlark"
 
-// Inventory is inventory(): it stands for every host of the session,
+// Inventory is inventory(): it stands for every host of the program,
 // those declared after it too. internal/nixgen encodes it when a build
 // needs it, by which time the inventory is complete.
-type Inventory struct{ s *Session }
+type Inventory struct{ p *Program }
 
-// NewInventory returns the inventory of s.
-func NewInventory(s *Session) *Inventory { return &Inventory{s} }
+// NewInventory returns the inventory of p.
+func NewInventory(p *Program) *Inventory { return &Inventory{p} }
 
-// Hosts are the hosts of the session so far.
-func (i *Inventory) Hosts() []*Host { return i.s.Hosts() }
+// Hosts are the hosts of the program so far.
+func (i *Inventory) Hosts() []*Host { return i.p.Hosts() }
 
 func (i *Inventory) String() string        { return "inventory()" }
 func (i *Inventory) Type() string          { return "inventory" }

@@ -12,8 +12,9 @@ import (
 
 // Limits keep a runaway script from hanging or exhausting the deploying
 // machine: loading must finish within MaxLoadSteps Starlark steps, any
-// single thread within MaxSteps, and the process must stay under
-// MaxMemory while a script runs. Each is a clear error, not a crash.
+// single thread (of the load or of deploy(ctx)) within MaxSteps, and the
+// heap may grow by at most MaxMemory while a Run - the load or a deploy -
+// lasts. Each is a clear error, not a crash.
 var (
 	MaxLoadSteps uint64 = 200_000_000
 	MaxSteps     uint64 = 2_000_000_000
@@ -28,10 +29,11 @@ func limit(th *starlark.Thread, steps uint64, what string) {
 	}
 }
 
-// watchMemory cancels th when the heap grows by more than MaxMemory, until the
-// returned stop is called; stop reports whether that happened (a script
-// may finish right after one huge allocation).
-func watchMemory(ctx context.Context, th *starlark.Thread) (stop func() error) {
+// watchMemory calls exceed with the reason when the heap grows by more
+// than MaxMemory, until ctx is done or the returned stop is called; stop
+// reports whether that happened (a script may finish right after one
+// huge allocation).
+func watchMemory(ctx context.Context, exceed func(reason string)) (stop func() error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var exceeded atomic.Bool
 	done := make(chan struct{})
@@ -44,7 +46,7 @@ func watchMemory(ctx context.Context, th *starlark.Thread) (stop func() error) {
 		runtime.ReadMemStats(&ms)
 		if ms.HeapAlloc > base && ms.HeapAlloc-base > MaxMemory {
 			exceeded.Store(true)
-			th.Cancel(memoryMsg())
+			exceed(memoryMsg())
 			return true
 		}
 		return false

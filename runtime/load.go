@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,6 +58,15 @@ func newLoader(mainFile string, universe starlark.StringDict) (*loader, error) {
 		modules:  map[string]*module{},
 		abs:      map[string]string{},
 	}, nil
+}
+
+// fork returns a loader that starts from l's modules but records its
+// own: a deploy loads its strategy with it, so that the loaded Program
+// is never written to and can run again.
+func (l *loader) fork() *loader {
+	f := *l
+	f.modules, f.abs, f.stack = maps.Clone(l.modules), maps.Clone(l.abs), nil
+	return &f
 }
 
 // display is the name a file has in messages and positions.

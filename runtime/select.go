@@ -21,11 +21,6 @@ type Skip struct {
 	Reason string `json:"reason"`
 }
 
-// UsageError is a mistake on the command line; fleet exits 2.
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
-
 // Select applies a selector to the inventory. A selector is a comma
 // separated list of terms, OR-ed: a host name, a glob such as "rpi*", or
 // "@tag". An empty selector selects every host. A term that matches no

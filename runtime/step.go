@@ -4,6 +4,25 @@ import (
 	"context"
 	"sort"
 	"time"
+
+	"go.starlark.net/starlark"
+)
+
+// Action is what a step does. Its string is the "action" of a step in
+// `fleet plan --json` and in the events, so the values are a contract.
+type Action string
+
+// The actions, one per step builtin.
+const (
+	ActionBuild     Action = "build"      // nix_build: build a host's system closure
+	ActionPush      Action = "push"       // push: copy a closure to the host
+	ActionActivate  Action = "activate"   // activate: switch the host to a closure
+	ActionRollback  Action = "rollback"   // rollback: back to the previous generation
+	ActionRun       Action = "run"        // run: a command on the host
+	ActionCheck     Action = "check"      // check: a health check, retried
+	ActionReboot    Action = "reboot"     // reboot: restart and wait for the host
+	ActionUploadKey Action = "upload-key" // upload_keys: one key file
+	ActionSleep     Action = "sleep"      // sleep: a pause of the rollout, no host
 )
 
 // Step is one action on one host, as planned and as executed. Its JSON
@@ -11,7 +30,7 @@ import (
 // are always present; the rest depend on the action.
 type Step struct {
 	Host    string   `json:"host"`
-	Action  string   `json:"action"` // build, push, activate, rollback, run, check, sleep
+	Action  Action   `json:"action"`
 	Goal    string   `json:"goal,omitempty"`
 	Closure string   `json:"closure,omitempty"`
 	Target  string   `json:"target,omitempty"`
@@ -21,7 +40,7 @@ type Step struct {
 	Sudo    bool     `json:"sudo,omitempty"`
 	Confirm int      `json:"confirm,omitempty"` // activate: dead-man window, seconds
 	Check   string   `json:"check,omitempty"`   // check: what is checked
-	Seconds float64  `json:"seconds,omitempty"` // sleep
+	Seconds float64  `json:"seconds,omitempty"` // sleep, reboot's timeout
 	Key     *KeyInfo `json:"key,omitempty"`     // upload-key
 	Group   string   `json:"group,omitempty"`   // e.g. "wave 1/2", from parallel(name=...)
 	Limit   int      `json:"limit,omitempty"`   // parallelism of the enclosing parallel()
@@ -52,12 +71,137 @@ type StepResult struct {
 	ExitCode int    `json:"exit_code,omitempty"`
 }
 
-// Observer receives the steps of a run as they start and end. The CLI's
-// output (tty, plain, JSON) is an Observer; so is the journal.
-type Observer interface {
-	StepStarted(s *Step)
-	StepFinished(s *Step, err error, elapsed time.Duration)
-	Log(host, msg string)
+// StepFunc does the work of one step through the run's Executor. ctx
+// carries progress reports to the observer (see ReportProgress). The
+// result it returns is the step's Result in a real run; a plan shows
+// none.
+type StepFunc func(ctx context.Context, ex Executor) (*StepResult, error)
+
+// Step performs st for the builtin running on th, the one way a builtin
+// reaches machines: it refuses while fleet.star loads or after an
+// interrupt, records st in program order, tells the observer, times do,
+// keeps its result unless this is a plan, and counts a failure as the
+// host's. It returns do's error.
+func (r *Run) Step(th *starlark.Thread, st *Step, do StepFunc) error {
+	if err := r.CheckDeploy(builtinName(th)); err != nil {
+		return err
+	}
+	r.begin(th, st)
+	start := time.Now()
+	res, err := do(r.stepContext(st), r.exec)
+	if res != nil && !r.dryRun {
+		st.Result = res
+	}
+	r.end(st, err, time.Since(start))
+	return err
+}
+
+// Batch performs one piece of work that makes a step of each of steps,
+// such as one Nix evaluation that builds many hosts, ordered as steps
+// are. do returns each step's outcome (nil entries succeed) and the
+// error of the whole, which Batch returns. With no steps, Batch only
+// checks that machines may be touched.
+func (r *Run) Batch(th *starlark.Thread, steps []*Step, do func(ctx context.Context, ex Executor) ([]error, error)) error {
+	if err := r.CheckDeploy(builtinName(th)); err != nil {
+		return err
+	}
+	if len(steps) == 0 {
+		return nil
+	}
+	ts := stateOf(th)
+	slot := ts.next
+	ts.next++
+	for i, st := range steps {
+		r.place(ts, st, slot, i)
+	}
+	r.mu.Lock()
+	r.steps = append(r.steps, steps...)
+	r.mu.Unlock()
+	for _, st := range steps {
+		r.started(st)
+	}
+	start := time.Now()
+	errs, err := do(r.ctx, r.exec)
+	for i, st := range steps {
+		var stepErr error
+		if i < len(errs) {
+			stepErr = errs[i]
+		}
+		r.end(st, stepErr, time.Since(start))
+	}
+	return err
+}
+
+// begin records that th starts st.
+func (r *Run) begin(th *starlark.Thread, st *Step) {
+	ts := stateOf(th)
+	r.place(ts, st, ts.next)
+	ts.next++
+	r.mu.Lock()
+	r.steps = append(r.steps, st)
+	r.mu.Unlock()
+	r.started(st)
+}
+
+// place gives st its position in program order, key being the thread's
+// position followed by at. Steps inherit the group and parallelism of
+// the parallel() they run in.
+func (r *Run) place(ts *threadState, st *Step, at ...int) {
+	st.key = append(append([]int(nil), ts.pos...), at...)
+	if st.Group == "" {
+		st.Group = ts.group
+	}
+	if st.Limit == 0 {
+		st.Limit = ts.limit
+	}
+}
+
+func (r *Run) started(st *Step) {
+	if r.observer != nil {
+		r.observer.StepStarted(st)
+	}
+}
+
+// end reports the outcome of a step; a failure counts for its host.
+func (r *Run) end(st *Step, err error, elapsed time.Duration) {
+	if err != nil {
+		he, ok := err.(*HostError)
+		if !ok || he.Host != st.Host {
+			he = &HostError{Host: st.Host, Step: string(st.Action), Err: err}
+		}
+		r.fail(he)
+	}
+	if r.observer != nil {
+		r.observer.StepFinished(st, err, elapsed)
+	}
+}
+
+// stepContext is the context for the executor work of st: it carries
+// progress reports to the observer, if it listens. The Executor's
+// methods take only a context, so that is how progress travels.
+func (r *Run) stepContext(st *Step) context.Context {
+	p, ok := r.observer.(Progress)
+	if !ok {
+		return r.ctx
+	}
+	return WithProgress(r.ctx, func(done, total int64, unit string) { p.StepProgress(st, done, total, unit) })
+}
+
+// Steps returns the steps recorded so far, in program order.
+func (r *Run) Steps() []*Step {
+	r.mu.Lock()
+	steps := append([]*Step(nil), r.steps...)
+	r.mu.Unlock()
+	sortSteps(steps)
+	return steps
+}
+
+// builtinName is the name of the builtin running on th, for messages.
+func builtinName(th *starlark.Thread) string {
+	if th.CallStackDepth() == 0 {
+		return "?"
+	}
+	return th.CallFrame(0).Name
 }
 
 // sortSteps orders steps by program order: the order a sequential reading
@@ -74,68 +218,4 @@ func lessKey(a, b []int) bool {
 		}
 	}
 	return len(a) < len(b)
-}
-
-// Progress is an optional part of an Observer: it hears how far a long
-// step (a push) has got.
-type Progress interface {
-	StepProgress(s *Step, done, total int64, unit string)
-}
-
-type progressKey struct{}
-
-// WithProgress returns a context whose long-running executor work
-// reports its progress to fn.
-func WithProgress(ctx context.Context, fn func(done, total int64, unit string)) context.Context {
-	return context.WithValue(ctx, progressKey{}, fn)
-}
-
-// ReportProgress tells the observer of the step running under ctx how
-// far it has got; without one it does nothing.
-func ReportProgress(ctx context.Context, done, total int64, unit string) {
-	if fn, ok := ctx.Value(progressKey{}).(func(int64, int64, string)); ok {
-		fn(done, total, unit)
-	}
-}
-
-// StepContext is the context for the executor work of step st: it
-// carries progress reports to the observer, if it listens.
-func (s *Session) StepContext(st *Step) context.Context {
-	p, ok := s.observer.(Progress)
-	if !ok {
-		return s.ctx
-	}
-	return WithProgress(s.ctx, func(done, total int64, unit string) { p.StepProgress(st, done, total, unit) })
-}
-
-// Fanout is an Observer that tells every one of obs, in order.
-func Fanout(obs ...Observer) Observer { return fanout(obs) }
-
-type fanout []Observer
-
-func (f fanout) StepStarted(s *Step) {
-	for _, o := range f {
-		o.StepStarted(s)
-	}
-}
-
-func (f fanout) StepFinished(s *Step, err error, d time.Duration) {
-	for _, o := range f {
-		o.StepFinished(s, err, d)
-	}
-}
-
-func (f fanout) Log(host, msg string) {
-	for _, o := range f {
-		o.Log(host, msg)
-	}
-}
-
-// StepProgress passes progress to those that listen.
-func (f fanout) StepProgress(s *Step, done, total int64, unit string) {
-	for _, o := range f {
-		if p, ok := o.(Progress); ok {
-			p.StepProgress(s, done, total, unit)
-		}
-	}
 }

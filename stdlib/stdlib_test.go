@@ -15,10 +15,11 @@ import (
 )
 
 // TestStar runs every test_* function of testdata/*_test.star as a dry
-// run: each gets a fresh load of its file, a ctx whose hosts are the
-// file's deployable hosts, and test helpers: eq(a, b); fails(fn, text),
-// which calls fn and wants an error containing text; and steps(), the
-// steps recorded so far as "host action [group]" strings.
+// run: the file is loaded once and each test gets a run of its own (its
+// own steps), a ctx whose hosts are the file's deployable hosts, and
+// test helpers: eq(a, b); fails(fn, text), which calls fn and wants an
+// error containing text; and steps(), the steps its run recorded so far
+// as "host action [group]" strings.
 func TestStar(t *testing.T) {
 	files, err := filepath.Glob("testdata/*_test.star")
 	if err != nil || len(files) == 0 {
@@ -35,13 +36,12 @@ func TestStar(t *testing.T) {
 		sort.Strings(names)
 		for _, name := range names {
 			t.Run(filepath.Base(file)+"/"+name, func(t *testing.T) {
-				prog := load(t, file) // fresh inventory and steps
 				sel, err := prog.Select("")
 				if err != nil {
 					t.Fatal(err)
 				}
 				_, err = prog.Call(context.Background(), name, sel, runtime.RunOptions{
-					Executor: runtime.Recorder{}, Goal: "switch", Parallel: 10, DryRun: true,
+					Executor: runtime.DryExecutor{}, Goal: "switch", Parallel: 10, DryRun: true,
 				})
 				var hf *runtime.HostFailures
 				if err != nil && !errors.As(err, &hf) { // failed hosts are the point of some tests
@@ -88,8 +88,8 @@ func eq(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []
 
 func steps(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var out []starlark.Value
-	for _, st := range runtime.SessionOf(th).Steps() {
-		s := st.Host + " " + st.Action
+	for _, st := range runtime.RunOf(th).Steps() {
+		s := st.Host + " " + string(st.Action)
 		if st.Group != "" {
 			s += " [" + st.Group + "]"
 		}

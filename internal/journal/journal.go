@@ -136,9 +136,9 @@ func (w *Writer) StepFinished(s *runtime.Step, err error, d time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	hs := w.host(s.Host)
-	hs.steps[s.Action] += d.Seconds()
+	hs.steps[string(s.Action)] += d.Seconds()
 	if err != nil && hs.failed == "" {
-		hs.failed, hs.errMsg = s.Action, firstLine(err.Error())
+		hs.failed, hs.errMsg = string(s.Action), firstLine(err.Error())
 	}
 	if (s.Action != "activate" && s.Action != "rollback") || s.Goal == "dry-activate" {
 		return
@@ -146,7 +146,7 @@ func (w *Writer) StepFinished(s *runtime.Step, err error, d time.Duration) {
 	r := Record{Host: s.Host, Event: "result", Goal: s.Goal, Closure: s.Closure, Steps: copySteps(hs.steps)}
 	switch {
 	case err != nil:
-		r.Result, r.Step, r.Error = "failed", s.Action, firstLine(err.Error())
+		r.Result, r.Step, r.Error = "failed", string(s.Action), firstLine(err.Error())
 	case s.Result != nil && s.Result.Previous == s.Result.Current && s.Goal != "boot":
 		r.Result, r.Previous, r.Current = "unchanged", s.Result.Previous, s.Result.Current
 	default:

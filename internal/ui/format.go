@@ -101,7 +101,7 @@ func Done(s *runtime.Step) string {
 		}
 		return "Uploaded key"
 	}
-	return s.Action
+	return string(s.Action)
 }
 
 // outcome is the short, grep-friendly result of a successful step for

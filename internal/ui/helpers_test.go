@@ -43,11 +43,11 @@ func (c *clock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// fakeExec deploys nothing: it is runtime.Recorder with real-looking
+// fakeExec deploys nothing: it is runtime.DryExecutor with real-looking
 // store paths, a push that reports its progress, and an activation of
 // the hosts in fail that fails with a log.
 type fakeExec struct {
-	runtime.Recorder
+	runtime.DryExecutor
 	clock *clock
 	fail  map[string]bool
 	// during, when set, runs in the middle of every push (the TTY test

@@ -128,7 +128,7 @@ func (v *jsonView) stepProgress(r *Renderer, s *stepState) {
 	}
 	s.shownJSON = now
 	v.emit(StepProgress{V: Version, Event: "step_progress", Time: stamp(now), ID: s.id, Host: s.step.Host,
-		Action: s.step.Action, Done: s.done, Total: s.total, Unit: s.unit, Rate: float64(int64(s.rate)),
+		Action: string(s.step.Action), Done: s.done, Total: s.total, Unit: s.unit, Rate: float64(int64(s.rate)),
 		ElapsedMS: now.Sub(s.start).Milliseconds()})
 }
 

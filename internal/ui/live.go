@@ -89,7 +89,7 @@ func (v *liveView) stepEnd(r *Renderer, s *stepState) {
 		return
 	}
 	first, rest := firstLine(s.cause)
-	v.add(fmt.Sprintf("%*s %s %s %s", w, host, v.st.red("❌"), Duration(s.elapsed), v.st.red(s.step.Action+" failed: "+first)))
+	v.add(fmt.Sprintf("%*s %s %s %s", w, host, v.st.red("❌"), Duration(s.elapsed), v.st.red(string(s.step.Action)+" failed: "+first)))
 	for _, l := range append(rest, s.log...) {
 		v.add(fmt.Sprintf("%*s %s %s", w, host, v.st.dim("|"), l))
 	}

@@ -104,7 +104,7 @@ func (d *logDir) runStart(r *Renderer) {
 }
 
 func (d *logDir) stepStart(r *Renderer, s *stepState) {
-	d.write(s.step.Host, plainLine(r, false, s.step.Host, s.step.Action, "start", "", Describe(s.step)))
+	d.write(s.step.Host, plainLine(r, false, s.step.Host, string(s.step.Action), "start", "", Describe(s.step)))
 }
 
 func (d *logDir) stepProgress(r *Renderer, s *stepState) {

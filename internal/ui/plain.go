@@ -48,7 +48,7 @@ func plainLine(r *Renderer, st style, host, action, status, elapsed, detail stri
 }
 
 func (v *plainView) stepStart(r *Renderer, s *stepState) {
-	v.line(r, s.step.Host, s.step.Action, "start", "", Describe(s.step))
+	v.line(r, s.step.Host, string(s.step.Action), "start", "", Describe(s.step))
 }
 
 func (v *plainView) stepProgress(r *Renderer, s *stepState) {
@@ -69,7 +69,7 @@ func progressLine(r *Renderer, st style, s *stepState, shown *time.Time) string 
 		return ""
 	}
 	*shown = now
-	return plainLine(r, st, s.step.Host, s.step.Action, "...", Duration(now.Sub(s.start)), progressText(s))
+	return plainLine(r, st, s.step.Host, string(s.step.Action), "...", Duration(now.Sub(s.start)), progressText(s))
 }
 
 func (v *plainView) stepEnd(r *Renderer, s *stepState) {
@@ -81,7 +81,7 @@ func (v *plainView) stepEnd(r *Renderer, s *stepState) {
 // endLines are the plain lines of a step that ended: one, and for a
 // failure the rest of its error and the last lines of its log.
 func endLines(r *Renderer, st style, s *stepState) []string {
-	host, action, el := s.step.Host, s.step.Action, Duration(s.elapsed)
+	host, action, el := s.step.Host, string(s.step.Action), Duration(s.elapsed)
 	if s.err == nil {
 		return []string{plainLine(r, st, host, action, "ok", el, outcome(s.step))}
 	}

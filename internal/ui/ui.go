@@ -275,7 +275,7 @@ func (r *Renderer) StepFinished(st *runtime.Step, err error, d time.Duration) {
 	}
 	h.last = s
 	h.ended++
-	h.times[st.Action] += d
+	h.times[string(st.Action)] += d
 	if err != nil {
 		s.cause = err.Error()
 		var he *runtime.HostError
@@ -434,8 +434,8 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 		}
 		switch {
 		case h.failed != nil:
-			row.Result, row.FailedStep = "failed", h.failed.step.Action
-			sum.Failed[h.name] = h.failed.step.Action
+			row.Result, row.FailedStep = "failed", string(h.failed.step.Action)
+			sum.Failed[h.name] = string(h.failed.step.Action)
 		case h.changed:
 			row.Result = "changed"
 		case h.activated:
@@ -464,7 +464,7 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 	sort.Strings(rest)
 	sum.Actions = append(sum.Actions, rest...)
 	if f := r.firstFail; f != nil {
-		sum.FirstFailure = &Failure{Host: f.step.Host, Step: f.step.Action, Error: f.cause, Log: f.log}
+		sum.FirstFailure = &Failure{Host: f.step.Host, Step: string(f.step.Action), Error: f.cause, Log: f.log}
 	}
 	return sum
 }

@@ -1,0 +1,38 @@
+// Package runtime evaluates a fleet.star and runs its deploy(ctx). It
+// knows nothing of Nix or SSH: the one way out to machines is the
+// Executor interface, which internal/executor implements and DryExecutor
+// fakes for plans.
+//
+// One host's way through the package:
+//
+//	fleet.star ──Load──▶ loader (load.go) ──▶ Program (program.go)
+//	                      runs host(...)        the inventory: hosts,
+//	                      and friends           globals, loaded files;
+//	                                            immutable
+//	                                               │ Deploy / MakePlan
+//	                                               ▼
+//	                                   Run (run.go): one evaluation
+//	                                   with its own steps, failures,
+//	                                   limits (limits.go), cancellation
+//	                                               │ deploy(ctx)
+//	                                               ▼
+//	                                   builtins (package builtins):
+//	                                   validate, then Run.Step (step.go)
+//	                                      │                   │
+//	                                      ▼                   ▼
+//	                         Executor (executor.go)    Observer (observer.go)
+//	                         internal/executor, or     the CLI's output,
+//	                         DryExecutor (dry.go)      the journal
+//
+// Loading is a Run too, one that may declare hosts and may not touch
+// machines. Every Deploy, MakePlan or Call gets a fresh Run, so a Program
+// can be planned, run and planned again with the same steps each time.
+//
+// The other files: thread.go makes the Starlark threads of a Run and
+// places their steps in program order; select.go turns --on into a
+// Selection; plan.go is
+// the Plan a dry run prints; errors.go holds the kinds of error and
+// their exit codes and renders script errors with their source line;
+// host.go, values.go, secret.go and nix.go are the Starlark values a
+// script builds and their Nix encoding.
+package runtime
