@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/fleet-deploy/fleet/internal/tail"
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/starlark"
 )
@@ -49,7 +50,7 @@ func runFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs
 				return nil, err
 			}
 			if check && rr.ExitCode != 0 {
-				err = &runtime.HostError{Host: h.Name, Step: "run", Err: fmt.Errorf("%s exited with status %d", argv[0], rr.ExitCode), Log: tail(rr.Stderr, 20)}
+				err = &runtime.HostError{Host: h.Name, Step: "run", Err: fmt.Errorf("%s exited with status %d", argv[0], rr.ExitCode), Log: tail.Lines(rr.Stderr, 20)}
 			}
 			return &runtime.StepResult{ExitCode: rr.ExitCode}, err
 		})
@@ -62,13 +63,4 @@ func runFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs
 		"stderr":    starlark.String(rr.Stderr),
 		"exit_code": starlark.MakeInt(rr.ExitCode),
 	}), nil
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
