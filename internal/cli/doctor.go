@@ -34,25 +34,14 @@ Examples:
   fleet doctor --on envy --json`,
 		Flags: []cli.Flag{onFlag, parallelFlag, colorFlag, jsonFlag, sshConfigFlag, askSudoFlag, overrideFlag},
 		Action: func(c *cli.Context) error {
-			prog, err := setup(c)
+			t, err := reach(c, "")
 			if err != nil {
 				return err
 			}
-			sel, err := prog.Select(c.String("on"))
-			if err != nil {
-				return err
-			}
-			if c.Int("parallel") < 1 {
-				return &runtime.UsageError{Msg: fmt.Sprintf("--parallel %d: must be at least 1", c.Int("parallel"))}
-			}
-			opts, err := executorOptions(c)
-			if err != nil {
-				return err
-			}
-			hosts := deployable(sel.Selected)
-			checks := localChecks(c, hosts, opts.Overrides)
+			hosts := deployable(t.sel.Selected)
+			checks := localChecks(c, hosts, t.opts.Overrides)
 
-			ex := executor.New(opts)
+			ex := executor.New(t.opts)
 			defer ex.Close()
 			perHost := make([][]executor.Check, len(hosts))
 			eachHost(c.Context, c.Int("parallel"), hosts, func(i int, h *runtime.Host) {

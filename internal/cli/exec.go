@@ -43,24 +43,13 @@ Examples:
 			if len(file) == 1 {
 				path = file[0]
 			}
-			prog, err := load(c, path)
+			t, err := reach(c, path)
 			if err != nil {
 				return err
 			}
-			sel, err := prog.Select(c.String("on"))
-			if err != nil {
-				return err
-			}
-			if c.Int("parallel") < 1 {
-				return &runtime.UsageError{Msg: fmt.Sprintf("--parallel %d: must be at least 1", c.Int("parallel"))}
-			}
-			opts, err := executorOptions(c)
-			if err != nil {
-				return err
-			}
-			ex := executor.New(opts)
+			ex := executor.New(t.opts)
 			defer ex.Close()
-			results := runExec(c, ex, sel.Selected, argv)
+			results := runExec(c, ex, t.sel.Selected, argv)
 			return printExec(c.App.Writer, results, c.Bool("json"))
 		},
 	}

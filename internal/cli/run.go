@@ -66,18 +66,11 @@ Examples:
 
 // deploy runs fleet.star's deploy(ctx), or strategy's when set.
 func deploy(c *cli.Context, strategy string) error {
-	prog, err := setup(c)
+	t, err := reach(c, "")
 	if err != nil {
 		return err
 	}
-	sel, err := prog.Select(c.String("on"))
-	if err != nil {
-		return err
-	}
-	opts, err := executorOptions(c)
-	if err != nil {
-		return err
-	}
+	prog, sel, opts := t.prog, t.sel, t.opts
 	if strategy == "" { // keys only (upload-keys) need no Nix
 		if err := preflight(c.Context, deployable(sel.Selected), opts.Overrides, true); err != nil {
 			return err

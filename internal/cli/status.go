@@ -26,22 +26,15 @@ Examples:
   fleet status --on @server --json`,
 		Flags: []cli.Flag{onFlag, parallelFlag, colorFlag, jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag},
 		Action: func(c *cli.Context) error {
-			prog, err := setup(c)
+			t, err := reach(c, "")
 			if err != nil {
 				return err
 			}
-			sel, err := prog.Select(c.String("on"))
-			if err != nil {
+			sel := t.sel
+			if err := preflight(c.Context, sel.Selected, t.opts.Overrides, true); err != nil {
 				return err
 			}
-			opts, err := executorOptions(c)
-			if err != nil {
-				return err
-			}
-			if err := preflight(c.Context, sel.Selected, opts.Overrides, true); err != nil {
-				return err
-			}
-			ex := executor.New(opts)
+			ex := executor.New(t.opts)
 			defer ex.Close()
 			wanted, err := ex.Evaluate(c.Context, sel.Selected)
 			if err != nil {
