@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,24 +37,15 @@ func (e *Executor) Build(ctx context.Context, hosts []*runtime.Host) (map[string
 	}
 	out := map[string]string{}
 	var errs []error
-	if len(here) > 0 {
-		m, err := e.buildHere(ctx, here)
-		for k, v := range m {
-			out[k] = v
-		}
-		if err != nil {
+	build := func(hosts []*runtime.Host, how func(context.Context, []*runtime.Host) (map[string]string, error)) {
+		if len(hosts) > 0 {
+			m, err := how(ctx, hosts)
+			maps.Copy(out, m)
 			errs = append(errs, err)
 		}
 	}
-	if len(there) > 0 {
-		m, err := e.buildThere(ctx, there)
-		for k, v := range m {
-			out[k] = v
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
+	build(here, e.buildHere)
+	build(there, e.buildThere)
 	return out, errors.Join(errs...)
 }
 
@@ -135,11 +127,10 @@ func (e *Executor) buildHere(ctx context.Context, hosts []*runtime.Host) (map[st
 	g.SetLimit(4)
 	for i, h := range hosts {
 		g.Go(func() error {
-			one := []*runtime.Host{h}
-			expr, attrs, _ := BuildExpr(one, e.opts.Overrides)
+			expr, attrs, _ := BuildExpr([]*runtime.Host{h}, e.opts.Overrides)
 			p, log, err := e.nix(ctx, "nix-build", expr, attrs)
 			if err != nil {
-				errs[i] = buildError(one, log, err)
+				errs[i] = buildError([]*runtime.Host{h}, log, err)
 				return nil
 			}
 			paths[i] = p[0]
@@ -148,7 +139,7 @@ func (e *Executor) buildHere(ctx context.Context, hosts []*runtime.Host) (map[st
 	}
 	g.Wait()
 	out := built(hosts, paths, errs)
-	// flaky when nothing failed: the batch failed, every host alone succeeded
+	// No errors left means flaky: the batch failed, every host alone built.
 	errs = slices.DeleteFunc(errs, func(err error) bool { return err == nil })
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return out, errors.Join(errs...)

@@ -30,7 +30,7 @@ func (e *Executor) Exec(ctx context.Context, h *runtime.Host, argv []string, std
 	if err != nil {
 		return 0, err
 	}
-	err = m.host.Run(ctx, remote.Cmd{Argv: argv, Sudo: m.sudo(asUser), Stdout: stdout, Stderr: stderr})
+	err = m.host.Run(ctx, remote.Cmd{Argv: argv, Stdout: stdout, Stderr: stderr}) // as the user: no sudo
 	var ee *remote.ExitError
 	if errors.As(err, &ee) {
 		return ee.Code, nil
