@@ -34,7 +34,8 @@ type fakeHost struct {
 	gen     int            // the profile's generation, 0 for none
 	acts    map[string]*activation
 	bootID  string
-	log     []string // the commands run, "sudo " in front of privileged ones
+	store   map[string]bool // the store paths it has, besides its systems
+	log     []string        // the commands run, "sudo " in front of privileged ones
 	redials int
 
 	// Faults.
@@ -149,6 +150,16 @@ func (f *fakeHost) exec(ctx context.Context, argv []string) (string, int, error)
 		}
 	case "sh":
 		return f.script(ctx, argv[2], argv[3:])
+	case "nix-store":
+		if len(argv) > 3 && argv[1] == "--check-validity" && argv[2] == "--print-invalid" {
+			var invalid strings.Builder
+			for _, p := range argv[3:] {
+				if !f.store[p] && !slices.Contains(slices.Collect(maps.Values(f.gens)), p) {
+					invalid.WriteString(p + "\n")
+				}
+			}
+			return invalid.String(), 0, nil
+		}
 	}
 	f.t.Errorf("fake host: unexpected command %q", argv)
 	return "unexpected command", 127, nil
