@@ -16,6 +16,7 @@ deps:
 vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 # test runs every test, including the end-to-end tests on a lab of real
 # sshd + Nix hosts (they need root; CI runs as root and must not skip).

@@ -1,3 +1,6 @@
+// CPU accounting: the deployer's and the hosts' CPU time, from two
+// cgroups, whatever else runs on the machine.
+
 package main
 
 import (

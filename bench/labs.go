@@ -1,3 +1,7 @@
+// The lab of the benchmarks (hosts h1..hN, started in chunks), how a
+// benchmark empties its hosts before a measurement and how it checks
+// afterwards that every host runs its closure.
+
 package main
 
 import (
@@ -5,7 +9,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fleet-deploy/fleet/internal/lab"
 )
@@ -79,4 +86,74 @@ func (ls *labs) Close() {
 			logf("lab teardown: %v", err)
 		}
 	}
+}
+
+// resetHosts empties the hosts' stores and removes their system links,
+// profiles and activation state: every host is as fresh as a new lab
+// host (its sshd and nix-daemon keep running).
+func (b *bench) resetHosts(names []string) error {
+	var g errgroup.Group
+	for _, n := range names {
+		h := b.lab.Host(n)
+		g.Go(func() error { return resetHost(h) })
+	}
+	return g.Wait()
+}
+
+func resetHost(h *lab.Host) error {
+	r := h.Root
+	if err := removeContents(r+"/nix/store", nil); err != nil {
+		return err
+	}
+	if err := removeContents(r+"/nix/var/nix", map[string]bool{"daemon-socket": true}); err != nil {
+		return err
+	}
+	if err := removeContents(r+"/nix/var", map[string]bool{"nix": true}); err != nil {
+		return err
+	}
+	for _, d := range []string{"profiles", "gcroots"} {
+		if err := os.MkdirAll(r+"/nix/var/nix/"+d, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, p := range []string{"current-system", "booted-system", "fleet"} {
+		if err := os.RemoveAll(r + "/run/" + p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func removeContents(dir string, keep map[string]bool) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range ents {
+		if keep[e.Name()] {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verify checks that every host runs its closure.
+func (b *bench) verify(names []string, closures map[string]string) error {
+	var bad []string
+	for _, n := range names {
+		cur, err := b.lab.Host(n).CurrentSystem()
+		if err != nil || cur == "" || cur != closures[n] {
+			bad = append(bad, fmt.Sprintf("%s runs %q, want %q (%v)", n, cur, closures[n], err))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("not deployed: %s", strings.Join(bad, "; "))
+	}
+	return nil
 }

@@ -1,3 +1,10 @@
+// The cost of single operations, one at a time on host h1: the building
+// blocks of a fleet push/activate and of the baseline (an SSH connection, a
+// session, check-validity, import, nix-env --set, switch, fleet's
+// activation script, local nix-store queries), each in host and deployer
+// CPU time and wall time, means of 5; there is no baseline, the
+// operations are compared with each other.
+
 package main
 
 import (
@@ -10,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fleet-deploy/fleet/internal/executor"
+	"github.com/fleet-deploy/fleet/internal/shell"
 )
 
 // opsActivateScript is fleet's own activation script, measured on its own.
@@ -61,9 +69,22 @@ func (b *bench) ops(ctx context.Context) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// wrapped is argv as internal/remote sends it. A NUL byte cannot be
+	// quoted (none of these arguments has one): the first such error is
+	// kept in quoteErr and checked once the list is built.
+	var quoteErr error
+	join := func(argv ...string) string {
+		s, err := shell.Join(argv...)
+		if quoteErr == nil {
+			quoteErr = err
+		}
+		return s
+	}
+	wrapped := func(argv ...string) string {
+		return join(append([]string{"/bin/sh", "-c", opsWrapper, "sh"}, argv...)...)
+	}
 	session := func(argv ...string) command {
-		remote := shJoin(append([]string{"/bin/sh", "-c", opsWrapper, "sh"}, argv...))
-		return command{argv: []string{"ssh", "-F", b.lab.SSHConfig, "-o", "ControlPath=" + ctl, "root@" + h, remote}}
+		return command{argv: []string{"ssh", "-F", b.lab.SSHConfig, "-o", "ControlPath=" + ctl, "root@" + h, wrapped(argv...)}}
 	}
 	reset := func() error { return b.resetHosts([]string{h}) }
 	seed := func() error { // the closure present, as before an activation
@@ -73,8 +94,8 @@ func (b *bench) ops(ctx context.Context) error {
 		r := command{env: []string{"NIX_SSHOPTS=-F " + b.lab.SSHConfig}, argv: []string{"nix-copy-closure", "--to", "root@" + h, closure}}.run(ctx)
 		return r.failed()
 	}
-	pipe := fmt.Sprintf(`nix-store --export %s | ssh -F %s -o ControlPath=%s root@%s %s`,
-		strings.Join(paths, " "), shq(b.lab.SSHConfig), shq(ctl), h, shq(shJoin([]string{"/bin/sh", "-c", opsWrapper, "sh", "nix-store", "--import"})))
+	export := join(append([]string{"nix-store", "--export"}, paths...)...)
+	pipe := export + " | " + join("ssh", "-F", b.lab.SSHConfig, "-o", "ControlPath="+ctl, "root@"+h, wrapped("nix-store", "--import"))
 	type op struct {
 		name  string
 		setup func() error
@@ -98,7 +119,10 @@ func (b *bench) ops(ctx context.Context) error {
 		{"session: readlink /run/current-system", nil, session("readlink", "/run/current-system")},
 		{"local: nix-store --query --requisites CLOSURE", nil, command{argv: []string{"nix-store", "--query", "--requisites", closure}}},
 		{fmt.Sprintf("local: nix-store --query --size (%d paths)", len(paths)), nil, command{argv: append([]string{"nix-store", "--query", "--size"}, paths...)}},
-		{fmt.Sprintf("local: nix-store --export (%d paths) > /dev/null", len(paths)), nil, command{argv: []string{"sh", "-c", "nix-store --export " + strings.Join(paths, " ") + " >/dev/null"}}},
+		{fmt.Sprintf("local: nix-store --export (%d paths) > /dev/null", len(paths)), nil, command{argv: []string{"sh", "-c", export + " >/dev/null"}}},
+	}
+	if quoteErr != nil {
+		return quoteErr
 	}
 	for _, o := range list {
 		res := opResult{name: o.name, k: k}
@@ -124,12 +148,4 @@ func (b *bench) ops(ctx context.Context) error {
 		b.opsResults = append(b.opsResults, res)
 	}
 	return nil
-}
-
-func shJoin(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return strings.Join(q, " ")
 }

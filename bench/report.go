@@ -1,14 +1,38 @@
+// The report: the result table (median [min–max], paired ratio, target
+// met?), where fleet's wall time went, the CPU split per method, the exact
+// commands, the single operations, notes and profiles.
+
 package main
 
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/fleet-deploy/fleet/internal/nixconf"
 )
+
+// row is one line of the result table.
+type row struct {
+	name     string
+	fleet    []float64
+	base     []float64 // nil: no baseline
+	baseName string
+	ratios   []float64 // per repetition, fleet/baseline (or baseline/fleet)
+	format   func(float64) string
+	target   string
+	met      func(fleet stats, ratio float64) bool
+}
+
+// breakdown is where fleet's wall time went in the runs of one benchmark.
+type breakdown struct {
+	name string
+	ph   []phases
+	wall []float64
+}
 
 func (b *bench) report(w io.Writer) {
 	m := b.machine
@@ -130,4 +154,35 @@ func (b *bench) report(w io.Writer) {
 		}
 		fmt.Fprintf(w, "-- top, flat --\n%s\n-- top, cumulative --\n%s\n-- fleet's own code and its libraries (cumulative; %% of all samples) --\n%s\n", p.flat, p.cum, p.own)
 	}
+}
+
+func secs(x float64) string { return fmt.Sprintf("%.2f", x) }
+func ms(x float64) string   { return fmt.Sprintf("%.0f", x) }
+func mb(x float64) string   { return fmt.Sprintf("%.0f", x) }
+func mbps(x float64) string { return fmt.Sprintf("%.0f", x) }
+
+func (r row) cells() (fleet, base, ratio, met string) {
+	f := summarize(r.fleet)
+	fleet = fmt.Sprintf("%s [%s–%s]", r.format(f.med), r.format(f.min), r.format(f.max))
+	base = "—"
+	ratio = "—"
+	rt := math.NaN()
+	if len(r.base) > 0 {
+		bs := summarize(r.base)
+		base = fmt.Sprintf("%s [%s–%s] %s", r.format(bs.med), r.format(bs.min), r.format(bs.max), r.baseName)
+		rs := summarize(r.ratios)
+		rt = rs.med
+		ratio = fmt.Sprintf("%.2f× [%.2f–%.2f]", rs.med, rs.min, rs.max)
+	}
+	met = "no"
+	switch {
+	case len(r.fleet) == 0:
+		return fleet, base, ratio, "?"
+	case r.met == nil:
+		return fleet, base, ratio, "—"
+	}
+	if r.met(f, rt) {
+		met = "yes"
+	}
+	return
 }

@@ -2,13 +2,16 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/fleet-deploy/fleet/internal/cli"
+	"github.com/fleet-deploy/fleet/internal/nixconf"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -31,7 +34,22 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("EXAMPLES", filepath.Join(root, "examples"))
 			env.Setenv("NO_COLOR", "")
+			// Nix as the project writes it (internal/nixconf), not the machine's.
+			vars, err := nixconf.Env(filepath.Join(env.WorkDir, ".nix-conf"))
+			if err != nil {
+				return err
+			}
+			for _, kv := range vars {
+				k, v, _ := strings.Cut(kv, "=")
+				env.Setenv(k, v)
+			}
 			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			// exitcode N CMD ARGS... runs CMD and requires exit status N.

@@ -27,6 +27,9 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if err := preflight(c.Context, deployable(sel.Selected), nil, false); err != nil {
+				return err
+			}
 			fmt.Fprintf(c.App.Writer, "%s: ok, %d hosts (%d deployable)\n", prog.File, len(prog.Hosts()), sel.Deployable)
 			return nil
 		},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fatih/color"
 	"github.com/fleet-deploy/fleet/builtins"
+	"github.com/fleet-deploy/fleet/internal/localnix"
 	"github.com/fleet-deploy/fleet/runtime"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -99,6 +100,7 @@ Examples:
 			exportCommand(),
 			initCommand(),
 			uploadKeysCommand(),
+			doctorCommand(),
 			completionCommand(),
 		},
 	}
@@ -178,6 +180,12 @@ func report(ctx context.Context, err error, stderr io.Writer) int {
 		hf *runtime.HostFailures
 		ee cli.ExitCoder
 	)
+	if p, ok := localnix.As(err); ok {
+		// This machine's Nix, before or instead of any host: what and how
+		// to fix it, without Nix's wall of warnings.
+		fmt.Fprintf(stderr, "%s %s\n  %s %s\n", red("fleet:"), p.What, red("fix:"), p.Fix)
+		return exitUsage
+	}
 	switch {
 	case errors.As(err, &hf):
 		for _, he := range hf.Errs {

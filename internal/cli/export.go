@@ -104,7 +104,7 @@ Examples:
 					}
 					o.Dir, o.Name = filepath.Dir(absOut), filepath.Base(absOut)
 				}
-				res, err := export.Nix(hosts, all, o)
+				res, err := export.Nix(hosts, o)
 				if err != nil {
 					return err
 				}

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/fleet-deploy/fleet/builtins"
-	"github.com/fleet-deploy/fleet/internal/executor"
+	"github.com/fleet-deploy/fleet/internal/nixgen"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -28,7 +28,7 @@ func TestStarterBuilds(t *testing.T) {
 		t.Fatal(err)
 	}
 	mini, _ := filepath.Abs("../../testdata/mini-nixpkgs")
-	expr, attrs, err := executor.BuildExpr(prog.Hosts(), map[string]string{"nixpkgs": mini})
+	expr, attrs, err := nixgen.Build(prog.Hosts(), map[string]string{"nixpkgs": mini})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,11 @@ func deploy(c *cli.Context, strategy string) error {
 	if err != nil {
 		return err
 	}
+	if strategy == "" { // keys only (upload-keys) need no Nix
+		if err := preflight(c.Context, deployable(sel.Selected), opts.Overrides, true); err != nil {
+			return err
+		}
+	}
 	obs, err := newRunOutput(c, sel)
 	if err != nil {
 		return err

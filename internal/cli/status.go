@@ -39,6 +39,9 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if err := preflight(c.Context, sel.Selected, opts.Overrides, true); err != nil {
+				return err
+			}
 			ex := executor.New(opts)
 			defer ex.Close()
 			wanted, err := ex.Evaluate(c.Context, sel.Selected)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/fleet-deploy/fleet/builtins"
 	"github.com/fleet-deploy/fleet/internal/colmena"
-	"github.com/fleet-deploy/fleet/internal/executor"
+	"github.com/fleet-deploy/fleet/internal/nixgen"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -154,7 +154,7 @@ func TestSameSystems(t *testing.T) {
 	}
 
 	// What fleet builds...
-	expr, attrs, err := executor.BuildExpr(hosts, nil)
+	expr, attrs, err := nixgen.Build(hosts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

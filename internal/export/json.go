@@ -3,6 +3,7 @@ package export
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 
 	"github.com/fleet-deploy/fleet/runtime"
 	starlarkjson "go.starlark.net/lib/json"
@@ -204,4 +205,18 @@ func (p plainer) value(v starlark.Value, depth int) (starlark.Value, error) {
 		return d, nil
 	}
 	return v, nil
+}
+
+// sortedKeys returns the string keys of d, sorted.
+func sortedKeys(d *starlark.Dict) []string {
+	var keys []string
+	for _, k := range d.Keys() {
+		if s, ok := k.(starlark.String); ok {
+			keys = append(keys, string(s))
+		} else {
+			keys = append(keys, k.String())
+		}
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/fleet-deploy/fleet/internal/executor"
 	"github.com/fleet-deploy/fleet/internal/export"
 	"github.com/fleet-deploy/fleet/internal/nixconf"
+	"github.com/fleet-deploy/fleet/internal/nixgen"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -124,11 +125,11 @@ func run(t *testing.T, name string, args ...string) string {
 	return stdout.String()
 }
 
-// instantiate returns the toplevel derivations executor.BuildExpr gives
+// instantiate returns the toplevel derivations nixgen.Build gives
 // hosts, by name.
 func instantiate(t *testing.T, hosts []*runtime.Host, ov map[string]string) map[string]string {
 	t.Helper()
-	expr, attrs, err := executor.BuildExpr(hosts, ov)
+	expr, attrs, err := nixgen.Build(hosts, ov)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func TestNixRoundTrip(t *testing.T) {
 			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			res, err := export.Nix(hosts, hosts, export.NixOptions{
+			res, err := export.Nix(hosts, export.NixOptions{
 				Flake: export.DefaultFlake(hosts, dir), Dir: filepath.Dir(out), Name: filepath.Base(out),
 			})
 			if err != nil {
@@ -284,7 +285,7 @@ host(name = "alias", attr = ".#nixosConfigurations.own", target_host = "10.0.0.1
 	})
 	prog := load(t, filepath.Join(dir, "fleet.star"))
 	hosts := prog.Hosts()
-	res, err := export.Nix(hosts, hosts, export.NixOptions{Flake: dir})
+	res, err := export.Nix(hosts, export.NixOptions{Flake: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +337,7 @@ host(name = "d", attr = ".#packages.x86_64-linux.d")
 	if got := export.DefaultFlake(hosts, dir); got != dir {
 		t.Errorf("DefaultFlake = %s, want %s (hosts use two flakes)", got, dir)
 	}
-	res, err := export.Nix(hosts, hosts, export.NixOptions{Flake: dir})
+	res, err := export.Nix(hosts, export.NixOptions{Flake: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

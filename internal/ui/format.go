@@ -217,19 +217,6 @@ func firstLine(msg string) (string, []string) {
 	return lines[0], lines[1:]
 }
 
-// tail returns the last n non-empty-trailing lines of a log.
-func tail(log string, n int) []string {
-	log = strings.TrimRight(log, "\n")
-	if log == "" {
-		return nil
-	}
-	lines := strings.Split(log, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines
-}
-
 // Width is the number of terminal cells s takes, ignoring ANSI escape
 // sequences.
 func Width(s string) int {

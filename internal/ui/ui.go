@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fleet-deploy/fleet/internal/tail"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -282,7 +283,7 @@ func (r *Renderer) StepFinished(st *runtime.Step, err error, d time.Duration) {
 			if he.Err != nil {
 				s.cause = he.Err.Error()
 			}
-			if lines := tail(he.Log, 20); len(lines) > 0 {
+			if lines := tail.Split(he.Log, 20); len(lines) > 0 {
 				s.log = lines
 			}
 		}

@@ -1,0 +1,45 @@
+// The baseline of the deploy benchmarks: what colmena does under the hood
+// for every host (nix-copy-closure, nix-env --set, switch-to-configuration)
+// as a shell script, run over the hosts with xargs -P.
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+func (b *bench) baselineCmd(names []string, closures map[string]string, par int) (command, string, error) {
+	script := filepath.Join(cfg.work, "baseline.sh")
+	if err := os.WriteFile(script, []byte(baselineScript), 0o755); err != nil {
+		return command{}, "", err
+	}
+	var in strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&in, "%s %s\n", n, closures[n])
+	}
+	list := filepath.Join(cfg.work, fmt.Sprintf("baseline-hosts-%d.txt", len(names)))
+	if err := os.WriteFile(list, []byte(in.String()), 0o644); err != nil {
+		return command{}, "", err
+	}
+	c := command{argv: []string{"sh", "-c", `exec "$0" "$1" "$2" < "$3"`, script, b.lab.SSHConfig, fmt.Sprint(par), list}}
+	doc := fmt.Sprintf("%s %s %d < %s   # %s is bench/baseline.go's baselineScript:\n#   NIX_SSHOPTS=\"-F $cfg\" xargs -P %d -n 2 sh -c 'nix-copy-closure --to root@$1 $2 && ssh -F $cfg root@$1 nix-env -p /nix/var/nix/profiles/system --set $2 && ssh -F $cfg root@$1 $2/bin/switch-to-configuration switch'   (stdin: \"HOST CLOSURE\" lines)",
+		script, b.lab.SSHConfig, par, list, filepath.Base(script), par)
+	return c, doc, nil
+}
+
+// baselineScript is what colmena does under the hood, per host: copy the
+// closure, set the system profile, switch — driven by xargs -P.
+// stdin: "HOST CLOSURE" lines. $1: the ssh_config. $2: parallelism.
+const baselineScript = `#!/bin/sh
+# baseline of go run ./bench: colmena's steps per host, xargs -P in parallel
+cfg=$1 par=$2
+export NIX_SSHOPTS="-F $cfg"
+exec xargs -P "$par" -n 2 sh -c '
+  nix-copy-closure --to "root@$1" "$2" &&
+  ssh -F "$0" "root@$1" nix-env -p /nix/var/nix/profiles/system --set "$2" &&
+  ssh -F "$0" "root@$1" "$2/bin/switch-to-configuration" switch
+' "$cfg"
+`
