@@ -152,7 +152,7 @@ func (m *machine) switchTo(ctx context.Context, dir, closure, goal string, confi
 	case errors.As(err, &ee):
 		return &runtime.HostError{Host: m.h.Name, Step: "activate",
 			Err: fmt.Errorf("%s/bin/switch-to-configuration %s exited with status %d", closure, goal, ee.Code),
-			Log: tail(ee.Stderr, 20)}
+			Log: logTail(ee.Stderr)}
 	}
 	return hostErr(m.h, "activate", fmt.Errorf("switch-to-configuration %s: %w", goal, err))
 }
@@ -177,9 +177,9 @@ func (m *machine) confirm(ctx context.Context, dir, prev string, window time.Dur
 		if rerr == nil {
 			cur, _ := m.readlink(ctx, currentSystem)
 			if cur == prev {
-				return &runtime.HostError{Host: m.h.Name, Step: "activate", Err: fmt.Errorf("%v; it did, and runs %s again", why, prev), Log: tail(out, 20)}
+				return &runtime.HostError{Host: m.h.Name, Step: "activate", Err: fmt.Errorf("%v; it did, and runs %s again", why, prev), Log: logTail(out)}
 			}
-			return &runtime.HostError{Host: m.h.Name, Step: "activate", Err: fmt.Errorf("%v; it tried, but runs %q", why, cur), Log: tail(out, 20)}
+			return &runtime.HostError{Host: m.h.Name, Step: "activate", Err: fmt.Errorf("%v; it tried, but runs %q", why, cur), Log: logTail(out)}
 		}
 		m.clock.Sleep(ctx, time.Second)
 	}

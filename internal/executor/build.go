@@ -162,7 +162,7 @@ func buildError(hosts []*runtime.Host, log string, err error) error {
 	if m := foreignRE.FindStringSubmatch(log); m != nil {
 		err = fmt.Errorf("this machine (%s) cannot build %s systems; add a remote builder for %s (--builders, or builders = in nix.conf), enable emulation (extra-platforms with binfmt), or set build_on_target = True on the host", m[2], m[1], m[1])
 	}
-	return &runtime.HostError{Host: strings.Join(names, ", "), Step: "build", Err: err, Log: tail(log, 20)}
+	return &runtime.HostError{Host: strings.Join(names, ", "), Step: "build", Err: err, Log: logTail(log)}
 }
 
 // lastError is the last "error: ..." line of a Nix log.

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/fleet-deploy/fleet/internal/remote"
+	"github.com/fleet-deploy/fleet/internal/tail"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -50,7 +51,7 @@ func (e *Executor) checkOn(ctx context.Context, h *runtime.Host, argv []string) 
 func checkExit(out string, err error) error {
 	var ee *remote.ExitError
 	if errors.As(err, &ee) {
-		msg := strings.TrimSpace(tail(ee.Stderr+"\n"+out, 3))
+		msg := strings.TrimSpace(tail.Lines(ee.Stderr+"\n"+out, 3))
 		return fmt.Errorf("exit status %d: %s", ee.Code, msg)
 	}
 	return err

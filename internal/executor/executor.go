@@ -9,8 +9,10 @@
 // (keys.go) — are methods of machine, the executor's view of one host,
 // and run their commands only through its Host. They are the same code
 // over SSH, locally and, in the tests, over a fake Host that keeps a
-// NixOS machine's state in memory. Every remote command is an argv:
-// internal/remote quotes it with internal/shell.
+// NixOS machine's state in memory. fleet doctor (doctor.go) diagnoses a
+// host over a connection of its own, from the same resolved endpoint and
+// privilege rule. Every remote command is an argv: internal/remote quotes
+// it with internal/shell.
 package executor
 
 import (
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"github.com/fleet-deploy/fleet/internal/remote"
+	"github.com/fleet-deploy/fleet/internal/tail"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -146,16 +149,11 @@ func hostErr(h *runtime.Host, step string, err error) error {
 	}
 	log := ""
 	if ee, ok := err.(*remote.ExitError); ok {
-		log = tail(string(ee.Stderr), 20)
+		log = logTail(ee.Stderr)
 	}
 	return &runtime.HostError{Host: h.Name, Step: step, Err: err, Log: log}
 }
 
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.TrimSpace(strings.Join(lines, "\n"))
-}
+// logTail is the end of a command's output that a HostError keeps: its
+// last 20 lines.
+func logTail(s string) string { return strings.TrimSpace(tail.Lines(s, 20)) }

@@ -63,10 +63,13 @@ const (
 	asRoot privilege = true
 )
 
-// sudo is the privilege rule, here and nowhere else: a command that
-// needs root goes through sudo unless the host's user is root.
+// needsSudo is the privilege rule: a command that needs root goes
+// through sudo unless the user it runs as is root.
+func needsSudo(user string) bool { return user != "root" }
+
+// sudo applies the privilege rule to a command of the machine's.
 func (m *machine) sudo(p privilege) bool {
-	return bool(p) && m.host.User() != "root"
+	return bool(p) && needsSudo(m.host.User())
 }
 
 // run runs argv on the machine and returns its stdout. A non-zero exit
