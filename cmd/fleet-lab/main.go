@@ -29,6 +29,7 @@ import (
 
 	"github.com/fleet-deploy/fleet/internal/lab"
 	"github.com/fleet-deploy/fleet/internal/nixconf"
+	"github.com/fleet-deploy/fleet/internal/shell"
 )
 
 type aliasFlag map[string]string
@@ -178,7 +179,7 @@ func inside(c *config, stderr io.Writer) int {
 func runCmd(args []string, l *lab.Lab, sigs chan os.Signal, stderr io.Writer) int {
 	cmd := exec.Command(args[0], args[1:]...)
 	// Without FLEET_LAB_NETNS, test binaries started by CMD (which call
-	// lab.Main) get network namespaces of their own and do not collide
+	// labtest.Main) get network namespaces of their own and do not collide
 	// with this lab's addresses.
 	var env []string
 	for _, kv := range os.Environ() {
@@ -243,15 +244,8 @@ func summary(w io.Writer, l *lab.Lab, took time.Duration, interactive bool) {
 		fmt.Fprintf(w, "  nsenter -t %d -n ssh -F %s root@%s\n", os.Getpid(), l.SSHConfig, l.Hosts[0].Name)
 		fmt.Fprintf(w, "  nsenter -t %d -n env", os.Getpid())
 		for _, kv := range l.Env() {
-			fmt.Fprintf(w, " %s", shQuote(kv))
+			fmt.Fprintf(w, " %s", shell.Quote(kv))
 		}
 		fmt.Fprintf(w, " bash\nPress Ctrl-C to stop.\n")
 	}
-}
-
-func shQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=./,:@") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/fleet-deploy/fleet/internal/lab"
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 )
 
 // With FLEET_LAB_TEST_AS_MAIN=1 the test binary is fleet-lab itself (the
@@ -45,10 +47,7 @@ func TestParse(t *testing.T) {
 
 func TestEndToEnd(t *testing.T) {
 	if os.Geteuid() != 0 || len(lab.MissingPrograms()) > 0 {
-		if os.Getenv(lab.EnvRequireLab) == "1" {
-			t.Fatalf("need root and %v", lab.MissingPrograms())
-		}
-		t.Skip("SKIPPING fleet-lab end-to-end test: need root, sshd, nix")
+		labtest.Skip(t, fmt.Sprintf("fleet-lab end-to-end test: need root (uid %d) and the lab's programs (missing: %v)", os.Geteuid(), lab.MissingPrograms()))
 	}
 	exe, err := os.Executable()
 	if err != nil {

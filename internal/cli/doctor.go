@@ -13,7 +13,6 @@ import (
 	"github.com/fleet-deploy/fleet/internal/ui"
 	"github.com/fleet-deploy/fleet/runtime"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sync/errgroup"
 )
 
 func doctorCommand() *cli.Command {
@@ -56,15 +55,9 @@ Examples:
 			ex := executor.New(opts)
 			defer ex.Close()
 			perHost := make([][]executor.Check, len(hosts))
-			var g errgroup.Group
-			g.SetLimit(c.Int("parallel"))
-			for i, h := range hosts {
-				g.Go(func() error {
-					perHost[i] = ex.Doctor(c.Context, h)
-					return nil
-				})
-			}
-			g.Wait()
+			eachHost(c.Context, c.Int("parallel"), hosts, func(i int, h *runtime.Host) {
+				perHost[i] = ex.Doctor(c.Context, h)
+			}, func(int, *runtime.Host) {})
 			if err := c.Context.Err(); err != nil {
 				return err
 			}

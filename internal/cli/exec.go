@@ -92,40 +92,28 @@ func runExec(c *cli.Context, ex *executor.Executor, hosts []*runtime.Host, argv 
 	}
 	var (
 		mu      sync.Mutex
-		wg      sync.WaitGroup
 		results = make([]execResult, len(hosts))
-		sem     = make(chan struct{}, c.Int("parallel"))
 	)
 	live := !c.Bool("json")
-	for i, h := range hosts {
-		wg.Add(1)
-		go func(i int, h *runtime.Host) {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-c.Context.Done():
-				results[i] = execResult{Host: h.Name, ExitCode: -1, Error: "interrupted"}
-				return
-			}
-			defer func() { <-sem }()
-			var out, errb bytes.Buffer
-			var stdout, stderr io.Writer = &out, &errb
-			pout := &prefixWriter{w: c.App.Writer, mu: &mu, prefix: fmt.Sprintf("%*s | ", width, h.Name)}
-			perr := &prefixWriter{w: c.App.Writer, mu: &mu, prefix: fmt.Sprintf("%*s ! ", width, h.Name)}
-			if live {
-				stdout, stderr = io.MultiWriter(&out, pout), io.MultiWriter(&errb, perr)
-			}
-			code, err := ex.Exec(c.Context, h, argv, stdout, stderr)
-			pout.flush()
-			perr.flush()
-			r := execResult{Host: h.Name, ExitCode: code, Stdout: out.String(), Stderr: errb.String()}
-			if err != nil {
-				r.ExitCode, r.Error = -1, err.Error()
-			}
-			results[i] = r
-		}(i, h)
-	}
-	wg.Wait()
+	eachHost(c.Context, c.Int("parallel"), hosts, func(i int, h *runtime.Host) {
+		var out, errb bytes.Buffer
+		var stdout, stderr io.Writer = &out, &errb
+		pout := &prefixWriter{w: c.App.Writer, mu: &mu, prefix: fmt.Sprintf("%*s | ", width, h.Name)}
+		perr := &prefixWriter{w: c.App.Writer, mu: &mu, prefix: fmt.Sprintf("%*s ! ", width, h.Name)}
+		if live {
+			stdout, stderr = io.MultiWriter(&out, pout), io.MultiWriter(&errb, perr)
+		}
+		code, err := ex.Exec(c.Context, h, argv, stdout, stderr)
+		pout.flush()
+		perr.flush()
+		r := execResult{Host: h.Name, ExitCode: code, Stdout: out.String(), Stderr: errb.String()}
+		if err != nil {
+			r.ExitCode, r.Error = -1, err.Error()
+		}
+		results[i] = r
+	}, func(i int, h *runtime.Host) {
+		results[i] = execResult{Host: h.Name, ExitCode: -1, Error: "interrupted"}
+	})
 	return results
 }
 

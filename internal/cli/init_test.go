@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fleet-deploy/fleet/builtins"
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 	"github.com/fleet-deploy/fleet/internal/nixgen"
 	"github.com/fleet-deploy/fleet/runtime"
 )
@@ -17,9 +18,7 @@ import (
 // systems: with mini-nixpkgs as its flake's nixpkgs, Nix instantiates
 // both hosts' toplevels.
 func TestStarterBuilds(t *testing.T) {
-	if _, err := exec.LookPath("nix-instantiate"); err != nil {
-		t.Skip("nix-instantiate not installed")
-	}
+	labtest.RequireNix(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "flake.nix"), []byte(starterFlake), 0o644)
 	os.WriteFile(filepath.Join(dir, "fleet.star"), []byte(starter), 0o644)

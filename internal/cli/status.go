@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
-	"sync"
 	"text/tabwriter"
 
 	"github.com/fleet-deploy/fleet/internal/executor"
@@ -67,39 +66,32 @@ type statusRow struct {
 
 func hostStatuses(c *cli.Context, ex *executor.Executor, hosts []*runtime.Host, wanted map[string]string) []statusRow {
 	rows := make([]statusRow, len(hosts))
-	sem := make(chan struct{}, max(c.Int("parallel"), 1))
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		wg.Add(1)
-		go func(i int, h *runtime.Host) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			r := statusRow{Host: h.Name, Wanted: wanted[h.Name]}
-			st, err := ex.State(c.Context, h)
+	eachHost(c.Context, c.Int("parallel"), hosts, func(i int, h *runtime.Host) {
+		r := statusRow{Host: h.Name, Wanted: wanted[h.Name]}
+		st, err := ex.State(c.Context, h)
+		switch {
+		case err != nil:
+			r.Status, r.Error = "unreachable", err.Error()
+		case st.Current == "":
+			r.Status = "never-deployed"
+		case st.Current == r.Wanted:
+			r.Status = "up-to-date"
+		default:
+			r.Status = "drifted"
+		}
+		if st != nil {
+			r.Running, r.Booted, r.Generation = st.Current, st.Booted, st.Generation
 			switch {
-			case err != nil:
-				r.Status, r.Error = "unreachable", err.Error()
-			case st.Current == "":
-				r.Status = "never-deployed"
-			case st.Current == r.Wanted:
-				r.Status = "up-to-date"
-			default:
-				r.Status = "drifted"
+			case st.Booted != "" && st.Booted != st.Current:
+				r.Note = "reboot pending"
+			case st.Profile != "" && st.Current != "" && st.Profile != st.Current:
+				r.Note = "next boot: " + path.Base(st.Profile)
 			}
-			if st != nil {
-				r.Running, r.Booted, r.Generation = st.Current, st.Booted, st.Generation
-				switch {
-				case st.Booted != "" && st.Booted != st.Current:
-					r.Note = "reboot pending"
-				case st.Profile != "" && st.Current != "" && st.Profile != st.Current:
-					r.Note = "next boot: " + path.Base(st.Profile)
-				}
-			}
-			rows[i] = r
-		}(i, h)
-	}
-	wg.Wait()
+		}
+		rows[i] = r
+	}, func(i int, h *runtime.Host) {
+		rows[i] = statusRow{Host: h.Name, Wanted: wanted[h.Name], Status: "unreachable", Error: "interrupted"}
+	})
 	return rows
 }
 

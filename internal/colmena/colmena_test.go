@@ -14,6 +14,7 @@ import (
 
 	"github.com/fleet-deploy/fleet/builtins"
 	"github.com/fleet-deploy/fleet/internal/colmena"
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 	"github.com/fleet-deploy/fleet/internal/nixgen"
 	"github.com/fleet-deploy/fleet/runtime"
 )
@@ -25,11 +26,7 @@ var root = func() string {
 
 func requireNix(t *testing.T) {
 	t.Helper()
-	for _, c := range []string{"nix", "nix-instantiate"} {
-		if _, err := exec.LookPath(c); err != nil {
-			t.Skipf("%s not installed", c)
-		}
-	}
+	labtest.RequireNix(t)
 }
 
 // hive writes testdata/colmena-hive to a temp dir as a flake whose

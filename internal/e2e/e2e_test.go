@@ -18,13 +18,14 @@ import (
 
 	"github.com/fleet-deploy/fleet/internal/cli"
 	"github.com/fleet-deploy/fleet/internal/lab"
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 )
 
 func TestMain(m *testing.M) {
 	// Journals of test runs stay out of the real state directory.
 	state, _ := os.MkdirTemp("", "fleet-e2e-state")
 	os.Setenv("XDG_STATE_HOME", state)
-	code := lab.Main(m) // with internal/nixconf's Nix settings
+	code := labtest.Main(m) // with internal/nixconf's Nix settings
 	os.RemoveAll(state)
 	os.Exit(code)
 }
@@ -46,7 +47,7 @@ func overrides() []string {
 
 func startLab(t *testing.T, opts lab.Options) *lab.Lab {
 	t.Helper()
-	lab.Require(t)
+	labtest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	l, err := lab.Start(ctx, opts)

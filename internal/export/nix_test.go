@@ -15,6 +15,7 @@ import (
 	"github.com/fleet-deploy/fleet/builtins"
 	"github.com/fleet-deploy/fleet/internal/executor"
 	"github.com/fleet-deploy/fleet/internal/export"
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 	"github.com/fleet-deploy/fleet/internal/nixconf"
 	"github.com/fleet-deploy/fleet/internal/nixgen"
 	"github.com/fleet-deploy/fleet/runtime"
@@ -30,11 +31,7 @@ func TestMain(m *testing.M) { os.Exit(nixconf.Isolated(m.Run)) }
 
 func requireNix(t *testing.T) {
 	t.Helper()
-	for _, c := range []string{"nix", "nix-instantiate", "nix-build"} {
-		if _, err := exec.LookPath(c); err != nil {
-			t.Skipf("%s not installed", c)
-		}
-	}
+	labtest.RequireNix(t)
 }
 
 // overrides are the homelab's inputs, offline.

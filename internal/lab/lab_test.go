@@ -16,9 +16,10 @@ import (
 	"time"
 
 	"github.com/fleet-deploy/fleet/internal/lab"
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(lab.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(labtest.Main(m)) }
 
 const sshBin = "/usr/bin/ssh"
 
@@ -46,7 +47,7 @@ func mustSSH(t *testing.T, l *lab.Lab, target string, args ...string) string {
 }
 
 func TestLab(t *testing.T) {
-	lab.Require(t)
+	labtest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -277,7 +278,7 @@ func TestLab(t *testing.T) {
 }
 
 func TestStartErrors(t *testing.T) {
-	lab.Require(t)
+	labtest.Require(t)
 	ctx := context.Background()
 	for _, o := range []lab.Options{
 		{},
@@ -294,7 +295,7 @@ func TestStartErrors(t *testing.T) {
 
 // Two labs at once in one network namespace get different address blocks.
 func TestConcurrentLabs(t *testing.T) {
-	lab.Require(t)
+	labtest.Require(t)
 	ctx := context.Background()
 	var labs []*lab.Lab
 	for i := 0; i < 2; i++ {

@@ -1,5 +1,10 @@
 package lab
 
+// This file keeps the lab off the network: every lab runs in a private
+// network namespace, entered by re-executing the current program in one
+// (RunInPrivateNetns), so that a test, the demo or the bench cannot reach a
+// real machine by mistake.
+
 import (
 	"errors"
 	"fmt"
@@ -9,116 +14,85 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"testing"
 	"unsafe"
-
-	"github.com/fleet-deploy/fleet/internal/nixconf"
 )
 
 // envNetns marks a process that RunInPrivateNetns re-executed into a fresh
-// network namespace. The re-executed child sees "1" and replaces it with the
-// id of its namespace ("net:[4026532…]"), so that descendants running in the
-// same namespace (fuzz workers, nested tools) do not re-execute again, while
-// processes in any other namespace (e.g. `fleet-lab -- go test ./...`) get a
-// fresh namespace of their own.
+// network namespace. The re-executed child sees "1" ("user" if it is in a
+// user namespace of its own too) and replaces it with the id of its
+// namespace ("net:[4026532…]", prefixed "user:"), so that descendants running
+// in the same namespace (fuzz workers, nested tools) do not re-execute again,
+// while processes in any other namespace (e.g. `fleet-lab -- go test ./...`)
+// get a fresh namespace of their own.
 const envNetns = "FLEET_LAB_NETNS"
-
-// EnvRequireLab is the environment variable that turns Require's skip into a
-// failure. CI sets FLEET_REQUIRE_LAB=1.
-const EnvRequireLab = "FLEET_REQUIRE_LAB"
-
-// Main is what a TestMain of a package with end-to-end lab tests calls:
-//
-//	func TestMain(m *testing.M) { os.Exit(lab.Main(m)) }
-//
-// As root it re-executes the test binary in a new, private network namespace
-// (only a loopback interface, brought up) and runs the tests there, returning
-// their exit code. Not as root it prints a loud notice and runs the tests
-// directly; those that need the lab skip via Require. Either way every Nix
-// command the tests start reads the project's nix.conf (internal/nixconf),
-// not the machine's.
-func Main(m *testing.M) int {
-	return nixconf.Isolated(func() int { return runMain(m) })
-}
-
-func runMain(m *testing.M) int {
-	if os.Geteuid() != 0 {
-		loud("SKIPPING end-to-end lab tests: need root (they start sshd in private network/mount namespaces)")
-		return m.Run()
-	}
-	code, parent, err := runInPrivateNetns(m.Run)
-	if err != nil {
-		loud(fmt.Sprintf("SKIPPING end-to-end lab tests: cannot enter a private network namespace: %v", err))
-		return m.Run()
-	}
-	if parent {
-		// The tests ran in the child; this process has nothing left to do.
-		// Exit right away: under -race, os.Exit would sleep a second first
-		// (GORACE atexit_sleep_ms), once per process.
-		syscall.Exit(code)
-	}
-	return code
-}
 
 // RunInPrivateNetns runs run inside a private network namespace and returns
 // its result. If the current process was itself started by
 // RunInPrivateNetns (or descends from such a process in the same namespace),
 // run is called directly. Otherwise the current executable is re-executed
-// with the same arguments, environment and stdio in a new network namespace
-// (needs root), whose loopback interface is brought up; run is then called in
-// that child, and this returns the child's exit code (128+signal if it was
-// killed). SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to the child, and
-// the child is killed if this process dies.
+// with the same arguments, environment and stdio in a new network namespace,
+// whose loopback interface is brought up; run is then called in that child,
+// and this returns the child's exit code (128+signal if it was killed).
+// SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to the child, and the
+// child is killed if this process dies.
+//
+// As root the child stays root. Anyone else gets, where the kernel allows
+// unprivileged user namespaces, a user namespace of its own in which it is
+// uid 0: enough for sockets on loopback, not for a lab (Start refuses, and
+// Unavailable says why).
 //
 // The error is non-nil only if the namespace could not be set up; run has
 // not been called then.
 func RunInPrivateNetns(run func() int) (int, error) {
-	code, _, err := runInPrivateNetns(run)
-	return code, err
-}
-
-// runInPrivateNetns is RunInPrivateNetns; parent reports that run was called
-// in a re-executed child rather than in this process.
-func runInPrivateNetns(run func() int) (code int, parent bool, err error) {
 	if v := os.Getenv(envNetns); v != "" {
 		id := netnsID()
 		switch {
-		case v == "1":
+		case v == "1" || v == "user":
 			if !InPrivateNetns() {
-				return 0, false, errors.New("re-executed child is not in a private network namespace")
+				return 0, errors.New("re-executed child is not in a private network namespace")
 			}
 			if err := loopbackUp(); err != nil {
-				return 0, false, fmt.Errorf("bringing up lo: %w", err)
+				return 0, fmt.Errorf("bringing up lo: %w", err)
+			}
+			if v == "user" {
+				id = "user:" + id
 			}
 			os.Setenv(envNetns, id)
-			return run(), false, nil
-		case v == id && InPrivateNetns():
-			return run(), false, nil
+			return run(), nil
+		case (v == id || v == "user:"+id) && InPrivateNetns():
+			return run(), nil
 		}
 	}
 
 	exe, err := os.Executable()
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
 	cmd := exec.Command(exe, os.Args[1:]...)
 	cmd.Args[0] = os.Args[0]
-	cmd.Env = append(withoutEnv(os.Environ(), envNetns), envNetns+"=1")
-	if g := os.Getenv("GORACE"); !strings.Contains(g, "atexit_sleep_ms") {
-		// A race-enabled binary sleeps 1s at exit by default; skip that in
-		// the child (see also Main).
-		cmd.Env = append(withoutEnv(cmd.Env, "GORACE"), "GORACE="+strings.TrimSpace(g+" atexit_sleep_ms=0"))
-	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNET,
 		Pdeathsig:  syscall.SIGKILL,
 	}
+	marker := "1"
+	if os.Geteuid() != 0 {
+		marker = "user"
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+	}
+	cmd.Env = append(withoutEnv(os.Environ(), envNetns), envNetns+"="+marker)
+	if g := os.Getenv("GORACE"); !strings.Contains(g, "atexit_sleep_ms") {
+		// A race-enabled binary sleeps 1s at exit by default; skip that in
+		// the child (see also labtest.Main).
+		cmd.Env = append(withoutEnv(cmd.Env, "GORACE"), "GORACE="+strings.TrimSpace(g+" atexit_sleep_ms=0"))
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
 	if err := cmd.Start(); err != nil {
-		return 0, false, fmt.Errorf("re-exec in new network namespace: %w", err)
+		return 0, fmt.Errorf("re-exec in new network namespace: %w", err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -133,7 +107,14 @@ func runInPrivateNetns(run func() int) (code int, parent bool, err error) {
 	}()
 	err = cmd.Wait()
 	close(done)
-	return exitCode(cmd.ProcessState, err), true, nil
+	return exitCode(cmd.ProcessState, err), nil
+}
+
+// privileged reports whether this process is root outside any user
+// namespace that RunInPrivateNetns made: the lab bind-mounts over /etc and
+// gives files to its users, which only the real root can do.
+func privileged() bool {
+	return os.Geteuid() == 0 && !strings.HasPrefix(os.Getenv(envNetns), "user")
 }
 
 func exitCode(ps *os.ProcessState, err error) int {
@@ -202,64 +183,4 @@ func loopbackUp() error {
 		return e
 	}
 	return nil
-}
-
-// Require skips the test, loudly, when the lab cannot run here: not root,
-// not inside a private network namespace (TestMain must call Main), or a
-// needed program (sshd, ssh, nix-store, sudo, nsenter, mount) is missing.
-// If FLEET_REQUIRE_LAB=1 (CI sets it) it fails the test instead.
-func Require(t testing.TB) {
-	t.Helper()
-	reason := Unavailable()
-	if reason == "" {
-		return
-	}
-	if os.Getenv(EnvRequireLab) == "1" {
-		t.Fatalf("end-to-end lab required (%s=1) but unavailable: %s", EnvRequireLab, reason)
-	}
-	t.Skipf("SKIPPING end-to-end lab test: %s (set %s=1 to make this a failure)", reason, EnvRequireLab)
-}
-
-// Unavailable returns why the lab cannot run in this process, or "" if it
-// can.
-func Unavailable() string {
-	if os.Geteuid() != 0 {
-		return "need root"
-	}
-	if !InPrivateNetns() {
-		return "not inside a private network namespace (TestMain must call lab.Main, or run under fleet-lab)"
-	}
-	if missing := MissingPrograms(); len(missing) > 0 {
-		return "missing programs: " + strings.Join(missing, ", ") + " (apt-get install openssh-server openssh-client nix-bin sudo)"
-	}
-	return ""
-}
-
-// MissingPrograms returns the programs the lab (and its tests) need that are
-// not installed: sshd, ssh, nix-store, sudo, nsenter, mount, sleep, sh.
-func MissingPrograms() []string {
-	var missing []string
-	for _, name := range []string{"sshd", "ssh", "nix-store", "sudo", "nsenter", "mount", "sleep", "sh"} {
-		if _, err := findBin(name); err != nil {
-			missing = append(missing, name)
-		}
-	}
-	return missing
-}
-
-func loud(msg string) {
-	bar := strings.Repeat("*", 78)
-	fmt.Fprintf(os.Stderr, "%s\n*** %s\n%s\n", bar, msg, bar)
-}
-
-// findBin looks name up in PATH and then in the usual system directories
-// (root's PATH in a test environment may lack /usr/sbin).
-func findBin(name string) (string, error) {
-	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
-		p := dir + "/" + name
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return exec.LookPath(name)
 }

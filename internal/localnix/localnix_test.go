@@ -3,27 +3,15 @@ package localnix
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 	"github.com/fleet-deploy/fleet/internal/nixconf"
 )
 
 func TestMain(m *testing.M) { os.Exit(nixconf.Isolated(m.Run)) }
-
-// requireNix fails the test without Nix when FLEET_REQUIRE_LAB=1 (make
-// test as root sets it), and skips it loudly otherwise.
-func requireNix(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("nix"); err != nil {
-		if os.Getenv("FLEET_REQUIRE_LAB") == "1" {
-			t.Fatalf("nix required (FLEET_REQUIRE_LAB=1): %v", err)
-		}
-		t.Skipf("*** SKIPPING: nix not installed; set FLEET_REQUIRE_LAB=1 to make this a failure ***")
-	}
-}
 
 // TestDiagnose feeds Nix's own messages (as Nix 2.8 and later print them)
 // and checks the problem named and that each comes with a fix.
@@ -94,7 +82,7 @@ func writeFlake(t *testing.T, lock bool) string {
 // TestPreflight runs the checks against the real Nix of this machine,
 // made to fail the way a fresh machine does.
 func TestPreflight(t *testing.T) {
-	requireNix(t)
+	labtest.RequireNix(t)
 	ctx := context.Background()
 	locked, lockless := writeFlake(t, true), writeFlake(t, false)
 
@@ -117,7 +105,7 @@ func TestPreflight(t *testing.T) {
 
 	t.Run("no build users", func(t *testing.T) {
 		if os.Geteuid() != 0 {
-			t.Skip("*** SKIPPING: build users matter to root's Nix only; make test runs as root ***")
+			labtest.Skip(t, "build users matter to root's Nix only; make test runs as root")
 		}
 		t.Setenv("NIX_CONFIG", "build-users-group = fleet-no-such-group")
 		err := Preflight(ctx, Options{Flakes: []string{locked}})

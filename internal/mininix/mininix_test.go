@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 	"github.com/fleet-deploy/fleet/internal/nixconf"
 )
 
@@ -30,15 +31,7 @@ const sshdPath = "/usr/local/bin:/usr/bin:/bin:/usr/games"
 // the test (loudly) if nix is not available.
 func fixtureDir(t *testing.T) string {
 	t.Helper()
-	for _, prog := range []string{"nix", "nix-store"} {
-		if _, err := exec.LookPath(prog); err != nil {
-			msg := fmt.Sprintf("`%s` is not on PATH (apt-get install nix-bin)", prog)
-			if os.Getenv("FLEET_REQUIRE_LAB") == "1" {
-				t.Fatalf("mini-nixpkgs tests required (FLEET_REQUIRE_LAB=1) but %s", msg)
-			}
-			t.Skipf("*** SKIPPING mini-nixpkgs fixture tests: %s; set FLEET_REQUIRE_LAB=1 to make this a failure ***", msg)
-		}
-	}
+	labtest.RequireNix(t)
 	dir, err := filepath.Abs(filepath.Join("..", "..", "testdata", "mini-nixpkgs"))
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 	"github.com/fleet-deploy/fleet/internal/nixconf"
 	"go.starlark.net/lib/json"
 	"go.starlark.net/starlark"
@@ -30,18 +31,15 @@ import (
 // Every nix command here reads internal/nixconf's settings only.
 func TestMain(m *testing.M) { os.Exit(nixconf.Isolated(m.Run)) }
 
-// needNix returns the path of nix or skips the test loudly. With
-// NIXENC_REQUIRE_NIX=1 a missing nix is a failure instead.
+// needNix returns the path of nix or skips the test loudly (then the
+// encoder is not verified against a real Nix evaluator); with
+// FLEET_REQUIRE_LAB=1 a missing nix is a failure instead (labtest.Skip).
 func needNix(t *testing.T) string {
 	t.Helper()
+	labtest.RequireNix(t)
 	nix, err := exec.LookPath("nix")
 	if err != nil {
-		msg := "!!! nix NOT FOUND ON PATH: SKIPPING the Nix round-trip test; the encoder is NOT verified against a real Nix evaluator !!!"
-		fmt.Fprintln(os.Stderr, msg)
-		if os.Getenv("NIXENC_REQUIRE_NIX") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		t.Fatal(err)
 	}
 	return nix
 }

@@ -1,5 +1,9 @@
 package remote
 
+// This file gathers the keys offered to a host: the ssh-agent's, then
+// the identity files' (with their certificates), never prompting for a
+// passphrase; an AuthError says what was offered and what could not be.
+
 import (
 	"bytes"
 	"errors"

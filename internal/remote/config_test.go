@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -231,6 +232,50 @@ func TestExpandTokens(t *testing.T) {
 	for _, bad := range []string{"%C", "x%"} {
 		if _, err := expandTokens(bad, tok); err == nil {
 			t.Errorf("expandTokens(%q) accepted", bad)
+		}
+	}
+}
+
+// TestConfigParsedOnce checks that Resolve parses a config file once, again
+// when it changes, and can be called concurrently.
+func TestConfigParsedOnce(t *testing.T) {
+	t.Setenv("SSH_AUTH_SOCK", "")
+	cf := filepath.Join(t.TempDir(), "config")
+	o := Options{ConfigFiles: []string{cf}}
+	parsed := func() any {
+		parsedFiles.mu.Lock()
+		defer parsedFiles.mu.Unlock()
+		return parsedFiles.files[cf].cfg
+	}
+	for i, step := range []struct {
+		config   string // written first, if not ""
+		user     string // User resolved for h
+		reparsed bool
+	}{
+		{config: "Host h\n  User one\n", user: "one", reparsed: true},
+		{user: "one"},
+		{config: "Host h\n  User three\n", user: "three", reparsed: true},
+		{user: "three"},
+	} {
+		before := parsed()
+		if step.config != "" {
+			if err := os.WriteFile(cf, []byte(step.config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if e, err := Resolve(o, Target{Host: "h"}); err != nil || e.User != step.user {
+					t.Errorf("step %d: User %q, %v; want %q", i, e.User, err, step.user)
+				}
+			}()
+		}
+		wg.Wait()
+		if after := parsed(); (after != before) != step.reparsed {
+			t.Errorf("step %d: parsed again: %v, want %v", i, after != before, step.reparsed)
 		}
 	}
 }

@@ -1,5 +1,9 @@
 package remote
 
+// This file is Dial: turns to connect, retries, the chain of jump hosts
+// and one SSH handshake, with errors that say which hop failed and whether
+// trying again may help.
+
 import (
 	"context"
 	"errors"
@@ -14,6 +18,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sync/semaphore"
 )
 
 // MaxConcurrentHandshakes bounds the connection attempts under way at once
@@ -128,10 +133,11 @@ func plural(n int, what string) string {
 // then the target e itself). retry reports whether the failure is worth
 // another attempt.
 func dialChain(ctx context.Context, e Endpoint, hops []Endpoint) (c *Conn, retry bool, err error) {
-	if err := handshakes.acquire(ctx); err != nil {
+	release, err := handshakes.acquire(ctx)
+	if err != nil {
 		return nil, false, fmt.Errorf("ssh %s: waiting for a turn to connect: %w", e.name(), err)
 	}
-	defer handshakes.release()
+	defer release()
 
 	var (
 		base   net.Conn      // the TCP connection to the first hop
@@ -168,20 +174,7 @@ func dialChain(ctx context.Context, e Endpoint, hops []Endpoint) (c *Conn, retry
 			client, nc = cl, hopNC
 		}
 	}
-	c = &Conn{
-		ep:     e,
-		client: client,
-		nc:     nc,
-		base:   base,
-		jumps:  jumps,
-		slots:  newLimiter(max(e.MaxSessions-1, 1)),
-		done:   make(chan struct{}),
-	}
-	go c.watch()
-	if e.ServerAliveInterval > 0 {
-		go c.keepalive()
-	}
-	return c, false, nil
+	return newConn(e, client, nc, base, jumps), false, nil
 }
 
 // handshake connects to e, directly or (via != nil) through a
@@ -341,42 +334,40 @@ func transientHandshakeError(err error) bool {
 	return strings.Contains(s, "connection reset by peer") || strings.HasSuffix(s, ": EOF") || strings.Contains(s, "broken pipe")
 }
 
-// handshakeLimiter is a counting semaphore whose size is read from
-// MaxConcurrentHandshakes at every acquire.
-type handshakeLimiter struct {
+// turns hands out the turns to connect: a semaphore of
+// MaxConcurrentHandshakes, made anew when that has changed (tests change
+// it; a turn is given back to the semaphore it came from).
+type turns struct {
 	mu     sync.Mutex
-	active int
-	peak   int           // highest active seen (for tests)
-	wake   chan struct{} // closed and replaced at every release
+	size   int
+	sem    *semaphore.Weighted
+	active int // turns taken
+	peak   int // highest active seen (for tests)
 }
 
-var handshakes = &handshakeLimiter{wake: make(chan struct{})}
+var handshakes = &turns{}
 
-func (l *handshakeLimiter) acquire(ctx context.Context) error {
-	for {
-		l.mu.Lock()
-		if l.active < max(MaxConcurrentHandshakes, 1) {
-			l.active++
-			l.peak = max(l.peak, l.active)
-			l.mu.Unlock()
-			return nil
-		}
-		w := l.wake
-		l.mu.Unlock()
-		select {
-		case <-w:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+// acquire waits for a turn; release gives it back.
+func (t *turns) acquire(ctx context.Context) (release func(), err error) {
+	t.mu.Lock()
+	if n := max(MaxConcurrentHandshakes, 1); t.sem == nil || n != t.size {
+		t.size, t.sem = n, semaphore.NewWeighted(int64(n))
 	}
-}
-
-func (l *handshakeLimiter) release() {
-	l.mu.Lock()
-	l.active--
-	close(l.wake)
-	l.wake = make(chan struct{})
-	l.mu.Unlock()
+	sem := t.sem
+	t.mu.Unlock()
+	if err := sem.Acquire(ctx, 1); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.active++
+	t.peak = max(t.peak, t.active)
+	t.mu.Unlock()
+	return func() {
+		t.mu.Lock()
+		t.active--
+		t.mu.Unlock()
+		sem.Release(1)
+	}, nil
 }
 
 // noFileOnce guards raising RLIMIT_NOFILE (a variable so tests can redo it).

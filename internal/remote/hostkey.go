@@ -1,5 +1,9 @@
 package remote
 
+// This file checks host keys against the known_hosts files as OpenSSH
+// does (hashed names, @revoked, @cert-authority, HostKeyAlias), records
+// unknown ones for accept-new, and says in its errors how to fix a refusal.
+
 import (
 	"crypto/ed25519"
 	"errors"
@@ -12,6 +16,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/fleet-deploy/fleet/internal/shell"
 )
 
 // UnknownHostError is returned by Dial when the host's key is in no
@@ -45,7 +51,7 @@ type ChangedHostKeyError struct {
 func (e *ChangedHostKeyError) Error() string {
 	return fmt.Sprintf("REMOTE HOST IDENTIFICATION HAS CHANGED for %s: it offered %s but %s:%d has %s; refusing to connect "+
 		"(someone may be intercepting the connection; if the host was reinstalled, remove the old entry with: ssh-keygen -R %s -f %s)",
-		e.Host, e.Fingerprint, e.File, e.Line, e.KnownFingerprint, shellSafe(e.Host), shellSafe(e.File))
+		e.Host, e.Fingerprint, e.File, e.Line, e.KnownFingerprint, shell.Quote(e.Host), shell.Quote(e.File))
 }
 
 // RevokedHostKeyError is returned when the server's key is marked @revoked.
@@ -57,13 +63,6 @@ type RevokedHostKeyError struct {
 
 func (e *RevokedHostKeyError) Error() string {
 	return fmt.Sprintf("host key %s of %s is revoked (%s:%d); refusing to connect", e.Fingerprint, e.Host, e.File, e.Line)
-}
-
-func shellSafe(s string) string {
-	if strings.ContainsAny(s, " '\"[]*?$`\\") {
-		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-	}
-	return s
 }
 
 // knownHostsMu serialises reading-then-appending known_hosts files within

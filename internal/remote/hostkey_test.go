@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/fleet-deploy/fleet/internal/shell"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -52,25 +52,14 @@ func TestAcceptNew(t *testing.T) {
 			e.StrictHostKeyChecking = "accept-new"
 			e.HashKnownHosts = hashed
 			// Parallel first dials record the key once.
-			var wg sync.WaitGroup
-			errs := make(chan error, 5)
-			for i := 0; i < 5; i++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					c, err := Dial(context.Background(), e)
-					if err == nil {
-						c.Close()
-					}
-					errs <- err
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Fatal(err)
+			if errs := inParallel(5, func(int) error {
+				c, err := Dial(context.Background(), e)
+				if err == nil {
+					c.Close()
 				}
+				return err
+			}); len(errs) > 0 {
+				t.Fatal(errs[0])
 			}
 			b, err := os.ReadFile(kh)
 			if err != nil {
@@ -113,6 +102,9 @@ func TestChangedHostKey(t *testing.T) {
 			if ce.File != f.knownHosts || ce.Line != 3 || ce.Fingerprint != ssh.FingerprintSHA256(f.srv.hostKeys[0].pub) ||
 				ce.KnownFingerprint != ssh.FingerprintSHA256(other.pub) || ce.Host != "[127.0.0.1]:"+strconv.Itoa(f.srv.port) {
 				t.Errorf("ChangedHostKeyError = %+v", ce)
+			}
+			if hint := "ssh-keygen -R '" + ce.Host + "' -f " + shell.Quote(ce.File) + ")"; !strings.HasSuffix(err.Error(), hint) {
+				t.Errorf("error %q does not end in %q", err, hint)
 			}
 			if b, _ := os.ReadFile(f.knownHosts); string(b) != content {
 				t.Errorf("known_hosts modified:\n%s", b)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 )
 
 const jumpConfig = `
@@ -202,7 +204,7 @@ func TestDialThroughJumpHosts(t *testing.T) {
 		}
 	}
 	// Sessions in parallel over the chain.
-	parallelRuns(t, c, 20)
+	parallelSessions(t, c, 20)
 
 	// Close tears down the whole chain.
 	if err := c.Close(); err != nil {
@@ -211,25 +213,6 @@ func TestDialThroughJumpHosts(t *testing.T) {
 	waitFor(t, "chain closed", func() bool {
 		return jumps[0].srv.liveConns() == 0 && jumps[1].srv.liveConns() == 0 && target.srv.liveConns() == 0
 	})
-}
-
-func parallelRuns(t *testing.T, c *Conn, n int) {
-	t.Helper()
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		go func() {
-			out, err := c.Output(context.Background(), "echo", strconv.Itoa(i))
-			if err == nil && string(out) != strconv.Itoa(i)+"\n" {
-				err = errors.New("wrong output " + string(out))
-			}
-			errs <- err
-		}()
-	}
-	for i := 0; i < n; i++ {
-		if err := <-errs; err != nil {
-			t.Error(err)
-		}
-	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -368,7 +351,7 @@ func TestDialRetries(t *testing.T) {
 }
 
 func TestDialRetryCancel(t *testing.T) {
-	requireNetns(t)
+	labtest.RequireNetns(t)
 	defer setBackoff(time.Minute, time.Minute)()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -395,22 +378,15 @@ func TestHandshakeLimit(t *testing.T) {
 	handshakes.mu.Lock()
 	handshakes.peak = 0
 	handshakes.mu.Unlock()
-	const n = 30
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		go func() {
-			c, err := Dial(context.Background(), f.endpoint())
-			if err == nil {
-				_, err = c.Output(context.Background(), "true")
-				c.Close()
-			}
-			errs <- err
-		}()
-	}
-	for i := 0; i < n; i++ {
-		if err := <-errs; err != nil {
-			t.Error(err)
+	for _, err := range inParallel(30, func(int) error {
+		c, err := Dial(context.Background(), f.endpoint())
+		if err == nil {
+			_, err = c.Output(context.Background(), "true")
+			c.Close()
 		}
+		return err
+	}) {
+		t.Error(err)
 	}
 	handshakes.mu.Lock()
 	peak, active := handshakes.peak, handshakes.active
@@ -420,11 +396,11 @@ func TestHandshakeLimit(t *testing.T) {
 	}
 	// A cancelled wait for a turn returns at once.
 	MaxConcurrentHandshakes = 1
-	handshakes.acquire(context.Background())
+	release, _ := handshakes.acquire(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := Dial(ctx, f.endpoint())
-	handshakes.release()
+	release()
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for a turn") {
 		t.Errorf("err = %v", err)
 	}

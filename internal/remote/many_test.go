@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fleet-deploy/fleet/internal/lab"
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 )
 
 // TestDialHundredsWithFewFiles dials one lab host (a real sshd) 300 times
@@ -16,8 +17,8 @@ import (
 // most MaxConcurrentHandshakes handshakes run at once (the others wait for
 // their turn), so all succeed.
 func TestDialHundredsWithFewFiles(t *testing.T) {
-	requireRootNetns(t)
-	lab.Require(t)
+	labtest.Require(t)
+	labtest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	l, err := lab.Start(ctx, lab.Options{Hosts: []string{"a"}, NoNixDaemon: true})
@@ -51,28 +52,19 @@ func TestDialHundredsWithFewFiles(t *testing.T) {
 	const n = 300
 	retried := retries.Load()
 	start := time.Now()
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		go func() {
-			c, err := Dial(ctx, ep)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.Close()
-			errs <- c.Run(ctx, Cmd{Argv: []string{"true"}})
-		}()
-	}
-	failed := 0
-	for i := 0; i < n; i++ {
-		if err := <-errs; err != nil {
-			if failed++; failed <= 5 {
-				t.Error(err)
-			}
+	errs := inParallel(n, func(int) error {
+		c, err := Dial(ctx, ep)
+		if err != nil {
+			return err
 		}
+		defer c.Close()
+		return c.Run(ctx, Cmd{Argv: []string{"true"}})
+	})
+	for _, err := range errs[:min(len(errs), 5)] {
+		t.Error(err)
 	}
-	if failed > 0 {
-		t.Fatalf("%d of %d failed", failed, n)
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d failed", len(errs), n)
 	}
 	var now syscall.Rlimit
 	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &now)

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleet-deploy/fleet/internal/lab"
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -46,12 +48,10 @@ func (s *realSSHD) logText() string {
 
 func startSSHD(t *testing.T) *realSSHD {
 	t.Helper()
-	requireRootNetns(t)
-	bin := findBin("sshd")
-	if !filepath.IsAbs(bin) {
-		msg := "SKIPPING end-to-end OpenSSH test: sshd not installed (apt-get install openssh-server)"
-		loud(msg)
-		t.Skip(msg)
+	labtest.Require(t)
+	bin, err := lab.LookPath("sshd") // labtest.Require made sure it is there
+	if err != nil {
+		t.Fatal(err)
 	}
 	s := &realSSHD{dir: t.TempDir(), hostKey: newKey(t, "ed25519"), port: 2222, userKeys: map[string]string{}}
 	hostKeyFile := s.hostKey.writeIdentity(t, s.dir, "ssh_host_ed25519_key", "")
@@ -284,23 +284,9 @@ func TestOpenSSH(t *testing.T) {
 		if len(ours) != 1 {
 			t.Fatalf("cannot tell this connection's sshd process: %v", ours)
 		}
-		done := make(chan error, 1)
-		go func() { done <- c.Run(ctx, Cmd{Argv: []string{"sleep", "5"}}) }()
-		time.Sleep(300 * time.Millisecond)
 		// The per-connection sshd process dies: the TCP connection is
 		// closed under the running command.
-		syscall.Kill(ours[0], syscall.SIGKILL)
-		select {
-		case err := <-done:
-			if !errors.Is(err, ErrConnLost) {
-				t.Fatalf("err = %v, want ErrConnLost", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("Run did not notice")
-		}
-		if !errors.Is(c.Err(), ErrConnLost) {
-			t.Errorf("Err() = %v", c.Err())
-		}
+		runUntilLost(t, c, 5, 300*time.Millisecond, func() { syscall.Kill(ours[0], syscall.SIGKILL) }, 10*time.Second)
 	})
 
 	t.Run("rsa identity", func(t *testing.T) {
@@ -363,28 +349,4 @@ func (s *realSSHD) children() map[int]bool {
 		}
 	}
 	return out
-}
-
-func parallelSessions(t *testing.T, c *Conn, n int) {
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			want := fmt.Sprintf("session %d", i)
-			out, err := c.Output(context.Background(), "sh", "-c", `sleep 0.05; echo "$1"`, "sh", want)
-			if err == nil && string(out) != want+"\n" {
-				err = fmt.Errorf("session %d printed %q", i, out)
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
 }

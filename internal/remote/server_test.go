@@ -1,116 +1,19 @@
 package remote
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/binary"
-	"encoding/pem"
 	"errors"
 	"io"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 	"golang.org/x/crypto/ssh"
 )
-
-// testKey is a key pair usable as host key or identity.
-type testKey struct {
-	priv   crypto.Signer
-	signer ssh.Signer
-	pub    ssh.PublicKey
-}
-
-func newKey(t testing.TB, kind string) testKey {
-	t.Helper()
-	var priv crypto.Signer
-	var err error
-	switch kind {
-	case "ed25519":
-		_, priv, err = ed25519.GenerateKey(rand.Reader)
-	case "ecdsa":
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "rsa":
-		priv, err = rsa.GenerateKey(rand.Reader, 2048)
-	default:
-		t.Fatalf("unknown key kind %q", kind)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testKey{priv: priv, signer: s, pub: s.PublicKey()}
-}
-
-var encrypted struct {
-	once sync.Once
-	key  testKey
-	pem  []byte
-}
-
-// encryptedKey returns an RSA key and its OpenSSH encoding encrypted with
-// passphrase "secret"; made once, as the bcrypt KDF is slow under -race.
-func encryptedKey(t testing.TB) (testKey, []byte) {
-	encrypted.once.Do(func() {
-		k := newKey(t, "rsa")
-		block, err := ssh.MarshalPrivateKeyWithPassphrase(k.priv, "test@fleet", []byte("secret"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		encrypted.key, encrypted.pem = k, pem.EncodeToMemory(block)
-	})
-	if encrypted.pem == nil {
-		t.Fatal("no encrypted key")
-	}
-	return encrypted.key, encrypted.pem
-}
-
-// writeEncryptedIdentity writes encryptedKey's key to dir/name.
-func writeEncryptedIdentity(t testing.TB, dir, name string) (testKey, string) {
-	k, b := encryptedKey(t)
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return k, p
-}
-
-// writeIdentity writes k in OpenSSH format (encrypted if passphrase is
-// non-empty) with a .pub beside it, and returns the path.
-func (k testKey) writeIdentity(t testing.TB, dir, name, passphrase string) string {
-	t.Helper()
-	var block *pem.Block
-	var err error
-	if passphrase == "" {
-		block, err = ssh.MarshalPrivateKey(k.priv, "test@fleet")
-	} else {
-		block, err = ssh.MarshalPrivateKeyWithPassphrase(k.priv, "test@fleet", []byte(passphrase))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p+".pub", ssh.MarshalAuthorizedKey(k.pub), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // testServer is an in-process SSH server on 127.0.0.1:0 that runs exec
 // requests with /bin/sh -c, as sshd would with a POSIX login shell.
@@ -148,7 +51,7 @@ type serverOpt func(*testServer)
 
 func newTestServer(t testing.TB, opts ...serverOpt) *testServer {
 	t.Helper()
-	requireNetns(t)
+	labtest.RequireNetns(t)
 	s := &testServer{t: t, authorized: map[string]bool{}}
 	for _, o := range opts {
 		o(s)
@@ -456,49 +359,4 @@ func signalName(s syscall.Signal) string {
 		return "PIPE"
 	}
 	return strconv.Itoa(int(s))
-}
-
-// fixture is a server plus a client identity authorised on it and a
-// known_hosts file holding its host key.
-type fixture struct {
-	srv        *testServer
-	dir        string
-	key        testKey
-	keyFile    string
-	knownHosts string
-}
-
-func newFixture(t testing.TB, opts ...serverOpt) *fixture {
-	t.Helper()
-	srv := newTestServer(t, opts...)
-	dir := t.TempDir()
-	f := &fixture{srv: srv, dir: dir, key: newKey(t, "ed25519")}
-	f.keyFile = f.key.writeIdentity(t, dir, "id_ed25519", "")
-	srv.authorize(f.key.pub)
-	f.knownHosts = filepath.Join(dir, "known_hosts")
-	var lines []byte
-	for _, hk := range srv.hostKeys {
-		lines = append(lines, knownHostsLine(srv.port, hk.pub)...)
-	}
-	if err := os.WriteFile(f.knownHosts, lines, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-func knownHostsLine(port int, pub ssh.PublicKey) []byte {
-	return []byte("[127.0.0.1]:" + strconv.Itoa(port) + " " + string(ssh.MarshalAuthorizedKey(pub)))
-}
-
-func (f *fixture) endpoint() Endpoint {
-	return Endpoint{
-		Host:                  "testhost",
-		Address:               "127.0.0.1",
-		User:                  "root",
-		Port:                  f.srv.port,
-		IdentityFiles:         []string{f.keyFile},
-		KnownHostsFiles:       []string{f.knownHosts},
-		StrictHostKeyChecking: "yes",
-		ConnectTimeout:        5 * time.Second,
-	}
 }

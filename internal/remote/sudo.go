@@ -1,5 +1,9 @@
 package remote
 
+// This file is sudo: the Secret a password is held in, the errors of a
+// sudo that wants or refuses a password, and answering the prompt of
+// `sudo -S` without the password ever reaching the command.
+
 import (
 	"bytes"
 	"context"

@@ -5,28 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh/agent"
 )
-
-func dial(t testing.TB, e Endpoint) *Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := Dial(ctx, e)
-	if err != nil {
-		t.Fatalf("Dial(%s): %v", e, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 func TestRunBasics(t *testing.T) {
 	f := newFixture(t)
@@ -180,26 +164,7 @@ func TestParallelSessionsAndServerLimit(t *testing.T) {
 	// The server allows 4 sessions; the client thinks 10: it must adapt.
 	f := newFixture(t, func(s *testServer) { s.maxSessions = 4 })
 	c := dial(t, f.endpoint())
-	var wg sync.WaitGroup
-	errs := make(chan error, 30)
-	for i := 0; i < 30; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := c.Output(context.Background(), "sh", "-c", "sleep 0.05; echo $0", "x")
-			if err == nil && string(out) != "x\n" {
-				err = errors.New("bad output " + string(out))
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
+	parallelSessions(t, c, 30)
 	if f.srv.connections() != 1 {
 		t.Errorf("server saw %d connections, want 1", f.srv.connections())
 	}
@@ -208,21 +173,7 @@ func TestParallelSessionsAndServerLimit(t *testing.T) {
 func TestConnLost(t *testing.T) {
 	f := newFixture(t)
 	c := dial(t, f.endpoint())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(context.Background(), Cmd{Argv: []string{"sleep", "30"}}) }()
-	time.Sleep(200 * time.Millisecond)
-	f.srv.killConns()
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrConnLost) {
-			t.Fatalf("err = %v, want ErrConnLost", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not notice the lost connection")
-	}
-	if !errors.Is(c.Err(), ErrConnLost) {
-		t.Errorf("Err() = %v", c.Err())
-	}
+	runUntilLost(t, c, 30, 200*time.Millisecond, f.srv.killConns, 5*time.Second)
 	if err := c.Run(context.Background(), Cmd{Argv: []string{"true"}}); !errors.Is(err, ErrConnLost) {
 		t.Errorf("Run after loss: %v", err)
 	}
@@ -302,217 +253,5 @@ func TestLocalIOErrors(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %s", d)
-	}
-}
-
-func TestDialAuth(t *testing.T) {
-	for _, kind := range []string{"ed25519", "ecdsa", "rsa"} {
-		t.Run(kind, func(t *testing.T) {
-			f := newFixture(t)
-			k := newKey(t, kind)
-			f.srv.authorize(k.pub)
-			e := f.endpoint()
-			e.IdentityFiles = []string{filepath.Join(f.dir, "missing"), k.writeIdentity(t, f.dir, "id_"+kind, "")}
-			c := dial(t, e)
-			if out, err := c.Output(context.Background(), "echo", kind); err != nil || string(out) != kind+"\n" {
-				t.Fatal(out, err)
-			}
-		})
-	}
-}
-
-func TestDialEncryptedKeyWithoutAgent(t *testing.T) {
-	f := newFixture(t)
-	k, enc := writeEncryptedIdentity(t, f.dir, "id_encrypted")
-	f.srv.authorize(k.pub)
-	e := f.endpoint()
-	e.IdentityFiles = []string{enc}
-	start := time.Now()
-	_, err := Dial(context.Background(), e)
-	var ae *AuthError
-	if !errors.As(err, &ae) {
-		t.Fatalf("err = %v (%T), want *AuthError", err, err)
-	}
-	if !strings.Contains(err.Error(), enc) || !strings.Contains(err.Error(), "passphrase") || len(ae.Encrypted) != 1 {
-		t.Errorf("error does not name the encrypted file: %v", err)
-	}
-	if time.Since(start) > 2*time.Second {
-		t.Error("slow")
-	}
-	if f.srv.connections() != 0 {
-		t.Errorf("connected although no key was usable")
-	}
-
-	// With a usable but unauthorised key besides, the failure still names it.
-	other := newKey(t, "ed25519")
-	e.IdentityFiles = []string{enc, other.writeIdentity(t, f.dir, "id_other", "")}
-	_, err = Dial(context.Background(), e)
-	if !errors.As(err, &ae) || !strings.Contains(err.Error(), enc) || len(ae.Tried) != 1 {
-		t.Errorf("err = %v", err)
-	}
-}
-
-func startAgent(t testing.TB, keys ...testKey) string {
-	t.Helper()
-	kr := agent.NewKeyring()
-	for _, k := range keys {
-		if err := kr.Add(agent.AddedKey{PrivateKey: k.priv, Comment: "agentkey"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				agent.ServeAgent(kr, c)
-			}()
-		}
-	}()
-	return sock
-}
-
-func TestDialAgent(t *testing.T) {
-	f := newFixture(t)
-	// The file is encrypted (and has no .pub), but the agent holds the key.
-	k, enc := writeEncryptedIdentity(t, f.dir, "id_rsa")
-	f.srv.authorize(k.pub)
-	e := f.endpoint()
-	e.IdentityFiles = []string{enc}
-	e.AgentSocket = startAgent(t, k)
-	c := dial(t, e)
-	if _, err := c.Output(context.Background(), "true"); err != nil {
-		t.Fatal(err)
-	}
-
-	// IdentitiesOnly: agent keys not among the identity files are not offered.
-	a := newKey(t, "ed25519")
-	f.srv.authorize(a.pub)
-	e.AgentSocket = startAgent(t, a)
-	e.IdentityFiles = []string{newKey(t, "ed25519").writeIdentity(t, f.dir, "id_unauthorised", "")}
-	e.IdentitiesOnly = true
-	if _, err := Dial(context.Background(), e); err == nil {
-		t.Error("IdentitiesOnly: the agent's other key was offered")
-	}
-	e.IdentitiesOnly = false
-	dial(t, e)
-
-	// An agent socket that does not work is not fatal if a file works.
-	e.AgentSocket = filepath.Join(f.dir, "no-agent.sock")
-	e.IdentityFiles = []string{f.keyFile}
-	dial(t, e)
-}
-
-func TestDialTimeoutAndContext(t *testing.T) {
-	requireNetns(t)
-	// A listener that never answers the SSH banner.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	}()
-	k := newKey(t, "ed25519")
-	// One attempt: retries have tests of their own (TestDialRetries).
-	e := Endpoint{Address: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, ConnectTimeout: 300 * time.Millisecond, ConnectionAttempts: 1,
-		IdentityFiles: []string{k.writeIdentity(t, t.TempDir(), "id", "")}, KnownHostsFiles: []string{"/nonexistent"}}
-	start := time.Now()
-	_, err = Dial(context.Background(), e)
-	if err == nil || !strings.Contains(err.Error(), "timed out after 300ms") {
-		t.Errorf("err = %v", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("timeout took %s", d)
-	}
-
-	e.ConnectTimeout = time.Minute
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	start = time.Now()
-	_, err = Dial(ctx, e)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("err = %v, want DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("ctx cancel took %s", d)
-	}
-
-	// Nothing listening.
-	ln2, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := ln2.Addr().(*net.TCPAddr).Port
-	ln2.Close()
-	e.Port = port
-	if _, err := Dial(context.Background(), e); err == nil || !strings.Contains(err.Error(), "refused") {
-		t.Errorf("err = %v", err)
-	}
-}
-
-func TestPidWriter(t *testing.T) {
-	tests := []struct {
-		name   string
-		writes []string
-		pid    int
-		out    string
-	}{
-		{"marker first", []string{pidMarker + "123\nerr\n"}, 123, "err\n"},
-		{"split marker", []string{"fleet-re", "mote-pid 4", "5\n", "x"}, 45, "x"},
-		{"start-up noise before", []string{"mesg: ttyname failed\n", pidMarker + "7\nrest"}, 7, "mesg: ttyname failed\nrest"},
-		{"no marker, partial line", []string{"sh: 1: exec: nope: not found"}, 0, "sh: 1: exec: nope: not found"},
-		{"not a number", []string{pidMarker + "x\nmore\n"}, 0, pidMarker + "x\nmore\n"},
-	}
-	for _, tt := range tests {
-		var buf bytes.Buffer
-		p := &pidWriter{w: &buf, got: make(chan struct{})}
-		for _, w := range tt.writes {
-			if n, err := p.Write([]byte(w)); n != len(w) || err != nil {
-				t.Fatalf("%s: Write = %d, %v", tt.name, n, err)
-			}
-		}
-		p.flush()
-		if p.value() != tt.pid || buf.String() != tt.out {
-			t.Errorf("%s: pid %d out %q, want %d %q", tt.name, p.value(), buf.String(), tt.pid, tt.out)
-		}
-	}
-	// Giving up after maxPidSearch bytes without the line.
-	var buf bytes.Buffer
-	p := &pidWriter{w: &buf, got: make(chan struct{})}
-	p.Write(bytes.Repeat([]byte("noise\n"), maxPidSearch/6+1))
-	select {
-	case <-p.got:
-	default:
-		t.Error("still looking after maxPidSearch bytes")
 	}
 }
