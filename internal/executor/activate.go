@@ -12,7 +12,10 @@ import (
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
-const systemProfile = "/nix/var/nix/profiles/system"
+const (
+	systemProfile = "/nix/var/nix/profiles/system"
+	currentSystem = "/run/current-system"
+)
 
 // ActivateScript runs switch-to-configuration detached from the SSH
 // session (setsid, output to a file), so that a dropped connection does
@@ -72,57 +75,64 @@ func (e *Executor) Activate(ctx context.Context, h *runtime.Host, closure string
 	if !isStorePath(closure) {
 		return nil, &runtime.HostError{Host: h.Name, Step: "activate", Err: fmt.Errorf("%q is not a /nix/store path", closure)}
 	}
-	goal := o.Goal
-	sudo := h.TargetUser != "root"
-	prev, err := e.readlink(ctx, h, "/run/current-system")
+	m, err := e.machine(h)
 	if err != nil {
 		return nil, hostErr(h, "activate", err)
+	}
+	return m.activate(ctx, closure, o)
+}
+
+func (m *machine) activate(ctx context.Context, closure string, o runtime.ActivateOptions) (*runtime.ActivateResult, error) {
+	goal := o.Goal
+	prev, err := m.readlink(ctx, currentSystem)
+	if err != nil {
+		return nil, hostErr(m.h, "activate", err)
 	}
 	setProfile := goal == "switch" || goal == "boot"
 	var prevGen int
 	if setProfile {
-		if prevGen, err = e.generation(ctx, h); err != nil {
-			return nil, hostErr(h, "activate", err)
+		if prevGen, err = m.generation(ctx); err != nil {
+			return nil, hostErr(m.h, "activate", err)
 		}
-		if _, err := e.run(ctx, h, sudo, nil, "nix-env", "--profile", systemProfile, "--set", closure); err != nil {
-			return nil, hostErr(h, "activate", fmt.Errorf("setting the system profile: %w", err))
+		if _, err := m.run(ctx, asRoot, nil, "nix-env", "--profile", systemProfile, "--set", closure); err != nil {
+			return nil, hostErr(m.h, "activate", fmt.Errorf("setting the system profile: %w", err))
 		}
 	}
 	confirm := int(o.Confirm / time.Second)
 	if prev == "" || prev == closure {
 		confirm = 0 // nothing to fall back to, or nothing changes
 	}
-	dir := fmt.Sprintf("/run/fleet/%s-%s", e.runID, h.Name)
-	err = e.switchTo(ctx, h, dir, closure, goal, confirm, prev)
+	dir := fmt.Sprintf("/run/fleet/%s-%s", m.runID, m.h.Name)
+	err = m.switchTo(ctx, dir, closure, goal, confirm, prev)
 	if err != nil {
 		if setProfile {
-			e.restoreProfile(ctx, h, prevGen)
+			m.restoreProfile(ctx, prevGen)
 		}
 		return nil, err
 	}
 	if confirm > 0 {
-		if err := e.confirm(ctx, h, dir, prev, o.Confirm); err != nil {
+		if err := m.confirm(ctx, dir, prev, o.Confirm); err != nil {
 			return nil, err
 		}
 	}
 	res := &runtime.ActivateResult{Previous: prev, Current: prev}
 	switch goal {
 	case "switch", "test":
-		cur, err := e.readlink(ctx, h, "/run/current-system")
+		cur, err := m.readlink(ctx, currentSystem)
 		if err != nil {
-			return nil, hostErr(h, "activate", err)
+			return nil, hostErr(m.h, "activate", err)
 		}
 		if cur != closure {
-			return nil, hostErr(h, "activate", fmt.Errorf("switch-to-configuration %s succeeded but /run/current-system is %q", goal, cur))
+			return nil, hostErr(m.h, "activate", fmt.Errorf("switch-to-configuration %s succeeded but /run/current-system is %q", goal, cur))
 		}
 		res.Current = cur
 	case "boot":
-		cur, err := e.readlink(ctx, h, "-f", systemProfile)
+		cur, err := m.readlink(ctx, "-f", systemProfile)
 		if err != nil {
-			return nil, hostErr(h, "activate", err)
+			return nil, hostErr(m.h, "activate", err)
 		}
 		if cur != closure {
-			return nil, hostErr(h, "activate", fmt.Errorf("the system profile is %q, not the new closure", cur))
+			return nil, hostErr(m.h, "activate", fmt.Errorf("the system profile is %q, not the new closure", cur))
 		}
 	}
 	return res, nil
@@ -130,69 +140,67 @@ func (e *Executor) Activate(ctx context.Context, h *runtime.Host, closure string
 
 // switchTo runs closure's switch-to-configuration goal, detached, and
 // collects its outcome, reconnecting if the connection drops meanwhile.
-func (e *Executor) switchTo(ctx context.Context, h *runtime.Host, dir, closure, goal string, confirm int, prev string) error {
-	sudo := h.TargetUser != "root"
-	_, err := e.run(ctx, h, sudo, nil, "sh", "-c", ActivateScript, "fleet-activate", dir, closure, goal, fmt.Sprint(confirm), prev)
+func (m *machine) switchTo(ctx context.Context, dir, closure, goal string, confirm int, prev string) error {
+	_, err := m.run(ctx, asRoot, nil, "sh", "-c", ActivateScript, "fleet-activate", dir, closure, goal, fmt.Sprint(confirm), prev)
 	if err != nil && isConnErr(err) && ctx.Err() == nil {
-		err = e.collect(ctx, h, sudo, dir)
+		err = m.collect(ctx, dir)
 	}
 	var ee *remote.ExitError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &ee):
-		return &runtime.HostError{Host: h.Name, Step: "activate",
+		return &runtime.HostError{Host: m.h.Name, Step: "activate",
 			Err: fmt.Errorf("%s/bin/switch-to-configuration %s exited with status %d", closure, goal, ee.Code),
-			Log: tail(ee.Stderr, 20)}
+			Log: logTail(ee.Stderr)}
 	}
-	return hostErr(h, "activate", fmt.Errorf("switch-to-configuration %s: %w", goal, err))
+	return hostErr(m.h, "activate", fmt.Errorf("switch-to-configuration %s: %w", goal, err))
 }
 
 // confirm proves the new system still lets fleet in: a fresh SSH
 // connection, within the window, marks it confirmed. Failing that, the
 // host rolls itself back; confirm waits for that and reports it.
-func (e *Executor) confirm(ctx context.Context, h *runtime.Host, dir, prev string, window time.Duration) error {
-	sudo := h.TargetUser != "root"
+func (m *machine) confirm(ctx context.Context, dir, prev string, window time.Duration) error {
 	cctx, cancel := context.WithTimeout(ctx, window)
-	_, err := e.fresh(cctx, h, sudo, "sh", "-c", confirmScript, "fleet-confirm", dir)
+	_, err := m.fresh(cctx, asRoot, "sh", "-c", confirmScript, "fleet-confirm", dir)
 	cancel()
 	if err == nil {
 		return nil
 	}
 	why := fmt.Errorf("the new system was not confirmed within %v (%v): the host rolls itself back to %s", window, err, prev)
 	// Wait for the host's own rollback and check it took.
-	deadline := time.Now().Add(window + 2*time.Minute)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	deadline := m.clock.Now().Add(window + 2*time.Minute)
+	for m.clock.Now().Before(deadline) && ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		out, rerr := e.fresh(rctx, h, h.TargetUser != "root", "cat", dir+"/rolledback")
+		out, rerr := m.fresh(rctx, asRoot, "cat", dir+"/rolledback")
 		cancel()
 		if rerr == nil {
-			cur, _ := e.readlink(ctx, h, "/run/current-system")
+			cur, _ := m.readlink(ctx, currentSystem)
 			if cur == prev {
-				return &runtime.HostError{Host: h.Name, Step: "activate", Err: fmt.Errorf("%v; it did, and runs %s again", why, prev), Log: tail(out, 20)}
+				return &runtime.HostError{Host: m.h.Name, Step: "activate", Err: fmt.Errorf("%v; it did, and runs %s again", why, prev), Log: logTail(out)}
 			}
-			return &runtime.HostError{Host: h.Name, Step: "activate", Err: fmt.Errorf("%v; it tried, but runs %q", why, cur), Log: tail(out, 20)}
+			return &runtime.HostError{Host: m.h.Name, Step: "activate", Err: fmt.Errorf("%v; it tried, but runs %q", why, cur), Log: logTail(out)}
 		}
-		time.Sleep(time.Second)
+		m.clock.Sleep(ctx, time.Second)
 	}
-	return &runtime.HostError{Host: h.Name, Step: "activate", Err: fmt.Errorf("%v; fleet could not reach it since", why)}
+	return &runtime.HostError{Host: m.h.Name, Step: "activate", Err: fmt.Errorf("%v; fleet could not reach it since", why)}
 }
 
 var genRE = regexp.MustCompile(`^system-([0-9]+)-link$`)
 
 // generation is the number of the system profile's current generation,
 // 0 if there is none.
-func (e *Executor) generation(ctx context.Context, h *runtime.Host) (int, error) {
-	link, err := e.readlink(ctx, h, systemProfile)
+func (m *machine) generation(ctx context.Context) (int, error) {
+	link, err := m.readlink(ctx, systemProfile)
 	if err != nil || link == "" {
 		return 0, err
 	}
-	m := genRE.FindStringSubmatch(strings.TrimPrefix(link, "/nix/var/nix/profiles/"))
-	if m == nil {
+	g := genRE.FindStringSubmatch(strings.TrimPrefix(link, "/nix/var/nix/profiles/"))
+	if g == nil {
 		return 0, nil
 	}
 	var n int
-	fmt.Sscan(m[1], &n)
+	fmt.Sscan(g[1], &n)
 	return n, nil
 }
 
@@ -200,39 +208,45 @@ func (e *Executor) generation(ctx context.Context, h *runtime.Host) (int, error)
 // deletes the failed generation, so that the next boot and the next
 // rollback both see the previous system. Best effort, on a fresh
 // context: an interrupt must not leave the profile ahead of the system.
-func (e *Executor) restoreProfile(ctx context.Context, h *runtime.Host, gen int) {
+func (m *machine) restoreProfile(ctx context.Context, gen int) {
 	if gen == 0 {
 		return
 	}
-	sudo := h.TargetUser != "root"
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	failed, _ := e.generation(rctx, h)
-	if _, err := e.run(rctx, h, sudo, nil, "nix-env", "--profile", systemProfile, "--switch-generation", fmt.Sprint(gen)); err != nil {
+	failed, _ := m.generation(rctx)
+	if _, err := m.run(rctx, asRoot, nil, "nix-env", "--profile", systemProfile, "--switch-generation", fmt.Sprint(gen)); err != nil {
 		return
 	}
 	if failed > gen {
-		e.run(rctx, h, sudo, nil, "nix-env", "--profile", systemProfile, "--delete-generations", fmt.Sprint(failed))
+		m.run(rctx, asRoot, nil, "nix-env", "--profile", systemProfile, "--delete-generations", fmt.Sprint(failed))
 	}
 }
 
 // Rollback steps the system profile back one generation and switches to
 // that system.
 func (e *Executor) Rollback(ctx context.Context, h *runtime.Host) (*runtime.ActivateResult, error) {
-	sudo := h.TargetUser != "root"
-	prev, err := e.readlink(ctx, h, "/run/current-system")
+	m, err := e.machine(h)
 	if err != nil {
 		return nil, hostErr(h, "rollback", err)
 	}
-	if _, err := e.run(ctx, h, sudo, nil, "nix-env", "--profile", systemProfile, "--rollback"); err != nil {
-		return nil, hostErr(h, "rollback", fmt.Errorf("no previous generation to roll back to: %w", err))
+	return m.rollback(ctx)
+}
+
+func (m *machine) rollback(ctx context.Context) (*runtime.ActivateResult, error) {
+	prev, err := m.readlink(ctx, currentSystem)
+	if err != nil {
+		return nil, hostErr(m.h, "rollback", err)
 	}
-	target, err := e.readlink(ctx, h, "-f", systemProfile)
+	if _, err := m.run(ctx, asRoot, nil, "nix-env", "--profile", systemProfile, "--rollback"); err != nil {
+		return nil, hostErr(m.h, "rollback", fmt.Errorf("no previous generation to roll back to: %w", err))
+	}
+	target, err := m.readlink(ctx, "-f", systemProfile)
 	if err != nil || !isStorePath(target) {
-		return nil, hostErr(h, "rollback", fmt.Errorf("the system profile points at %q: %v", target, err))
+		return nil, hostErr(m.h, "rollback", fmt.Errorf("the system profile points at %q: %v", target, err))
 	}
-	dir := fmt.Sprintf("/run/fleet/%s-%s-rollback", e.runID, h.Name)
-	if err := e.switchTo(ctx, h, dir, target, "switch", 0, ""); err != nil {
+	dir := fmt.Sprintf("/run/fleet/%s-%s-rollback", m.runID, m.h.Name)
+	if err := m.switchTo(ctx, dir, target, "switch", 0, ""); err != nil {
 		if he, ok := err.(*runtime.HostError); ok {
 			he.Step = "rollback"
 		}
@@ -241,39 +255,20 @@ func (e *Executor) Rollback(ctx context.Context, h *runtime.Host) (*runtime.Acti
 	return &runtime.ActivateResult{Previous: prev, Current: target}, nil
 }
 
-// collect reconnects to h after the connection dropped during an
-// activation and waits for the detached activation's outcome.
-func (e *Executor) collect(ctx context.Context, h *runtime.Host, sudo bool, dir string) error {
+// collect reconnects to the machine after the connection dropped during
+// an activation and waits for the detached activation's outcome.
+func (m *machine) collect(ctx context.Context, dir string) error {
 	var err error
 	for delay := 500 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		_, err = e.run(ctx, h, sudo, nil, "sh", "-c", collectScript, "fleet-collect", dir)
+		_, err = m.run(ctx, asRoot, nil, "sh", "-c", collectScript, "fleet-collect", dir)
 		if err == nil || !isConnErr(err) || ctx.Err() != nil {
 			return err
 		}
-		select {
-		case <-ctx.Done():
+		if m.clock.Sleep(ctx, delay) != nil {
 			return err
-		case <-time.After(delay):
 		}
 		if delay >= 5*time.Second {
 			return fmt.Errorf("lost the connection during activation and could not reconnect: %w", err)
 		}
 	}
-}
-
-// isConnErr reports whether err is about reaching the host rather than
-// about the command.
-func isConnErr(err error) bool {
-	var ee *remote.ExitError
-	return !errors.As(err, &ee)
-}
-
-// readlink returns the target of a link on h, "" if there is none.
-func (e *Executor) readlink(ctx context.Context, h *runtime.Host, args ...string) (string, error) {
-	out, err := e.run(ctx, h, false, nil, append([]string{"readlink"}, args...)...)
-	var ee *remote.ExitError
-	if errors.As(err, &ee) {
-		return "", nil
-	}
-	return strings.TrimSpace(out), err
 }

@@ -6,12 +6,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fleet-deploy/fleet/internal/localnix"
 	"github.com/fleet-deploy/fleet/internal/nixgen"
@@ -32,24 +36,15 @@ func (e *Executor) Build(ctx context.Context, hosts []*runtime.Host) (map[string
 	}
 	out := map[string]string{}
 	var errs []error
-	if len(here) > 0 {
-		m, err := e.buildHere(ctx, here)
-		for k, v := range m {
-			out[k] = v
-		}
-		if err != nil {
+	build := func(hosts []*runtime.Host, how func(context.Context, []*runtime.Host) (map[string]string, error)) {
+		if len(hosts) > 0 {
+			m, err := how(ctx, hosts)
+			maps.Copy(out, m)
 			errs = append(errs, err)
 		}
 	}
-	if len(there) > 0 {
-		m, err := e.buildThere(ctx, there)
-		for k, v := range m {
-			out[k] = v
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
+	build(here, e.buildHere)
+	build(there, e.buildThere)
 	return out, errors.Join(errs...)
 }
 
@@ -61,46 +56,49 @@ func (e *Executor) buildThere(ctx context.Context, hosts []*runtime.Host) (map[s
 	if err != nil {
 		return nil, err
 	}
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		out  = map[string]string{}
-		errs []error
-	)
+	paths, errs := make([]string, len(hosts)), make([]error, len(hosts))
+	var g errgroup.Group
 	for i, h := range hosts {
-		wg.Add(1)
-		go func(h *runtime.Host, drv string) {
-			defer wg.Done()
-			path, err := e.realiseOn(ctx, h, drv)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
+		g.Go(func() error {
+			m, err := e.machine(h)
+			if err == nil {
+				paths[i], err = m.realise(ctx, drvs[i])
 			}
-			out[h.Name] = path
-		}(h, drvs[i])
+			errs[i] = hostErr(h, "build", err)
+			return nil
+		})
 	}
-	wg.Wait()
-	return out, errors.Join(errs...)
+	g.Wait()
+	return built(hosts, paths, errs), errors.Join(errs...)
 }
 
-// realiseOn copies drv's closure to h and builds it there.
-func (e *Executor) realiseOn(ctx context.Context, h *runtime.Host, drv string) (string, error) {
+// built maps the names of the hosts that built to their paths.
+func built(hosts []*runtime.Host, paths []string, errs []error) map[string]string {
+	out := map[string]string{}
+	for i, h := range hosts {
+		if errs[i] == nil {
+			out[h.Name] = paths[i]
+		}
+	}
+	return out
+}
+
+// realise copies drv's closure to the machine and builds it there.
+func (m *machine) realise(ctx context.Context, drv string) (string, error) {
 	paths, err := closurePaths(ctx, drv)
 	if err != nil {
-		return "", hostErr(h, "build", err)
+		return "", err
 	}
-	if _, err := e.copy(ctx, h, paths); err != nil {
-		return "", hostErr(h, "build", fmt.Errorf("copying the derivation: %w", err))
+	if _, err := m.copy(ctx, paths); err != nil {
+		return "", fmt.Errorf("copying the derivation: %w", err)
 	}
-	out, err := e.run(ctx, h, h.TargetUser != "root", nil, "nix-store", "--realise", drv)
+	out, err := m.run(ctx, asRoot, nil, "nix-store", "--realise", drv)
 	if err != nil {
-		return "", hostErr(h, "build", fmt.Errorf("building on the host: %w", err))
+		return "", fmt.Errorf("building on the host: %w", err)
 	}
 	path := strings.TrimSpace(out)
 	if !isStorePath(path) {
-		return "", hostErr(h, "build", fmt.Errorf("nix-store --realise printed %q", path))
+		return "", fmt.Errorf("nix-store --realise printed %q", path)
 	}
 	return path, nil
 }
@@ -122,35 +120,26 @@ func (e *Executor) buildHere(ctx context.Context, hosts []*runtime.Host) (map[st
 	if ctx.Err() != nil || len(hosts) == 1 || localnix.Diagnose(log) != nil {
 		return nil, buildError(hosts, log, err)
 	}
-	// Find the culprits.
-	var (
-		mu   sync.Mutex
-		out  = map[string]string{}
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, 4)
-	)
-	for _, h := range hosts {
-		wg.Add(1)
-		go func(h *runtime.Host) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+	// Find the culprits, four builds at a time.
+	paths, errs := make([]string, len(hosts)), make([]error, len(hosts))
+	var g errgroup.Group
+	g.SetLimit(4)
+	for i, h := range hosts {
+		g.Go(func() error {
 			expr, attrs, _ := nixgen.Build([]*runtime.Host{h}, e.opts.Overrides)
-			paths, log, err := e.nix(ctx, "nix-build", expr, attrs)
-			mu.Lock()
-			defer mu.Unlock()
+			p, log, err := e.nix(ctx, "nix-build", expr, attrs)
 			if err != nil {
-				errs = append(errs, buildError([]*runtime.Host{h}, log, err))
-				return
+				errs[i] = buildError([]*runtime.Host{h}, log, err)
+				return nil
 			}
-			out[h.Name] = paths[0]
-		}(h)
+			paths[i] = p[0]
+			return nil
+		})
 	}
-	wg.Wait()
-	if len(errs) == 0 { // flaky: the batch failed, every host alone succeeded
-		return out, nil
-	}
+	g.Wait()
+	out := built(hosts, paths, errs)
+	// No errors left means flaky: the batch failed, every host alone built.
+	errs = slices.DeleteFunc(errs, func(err error) bool { return err == nil })
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return out, errors.Join(errs...)
 }
@@ -173,7 +162,7 @@ func buildError(hosts []*runtime.Host, log string, err error) error {
 	if m := foreignRE.FindStringSubmatch(log); m != nil {
 		err = fmt.Errorf("this machine (%s) cannot build %s systems; add a remote builder for %s (--builders, or builders = in nix.conf), enable emulation (extra-platforms with binfmt), or set build_on_target = True on the host", m[2], m[1], m[1])
 	}
-	return &runtime.HostError{Host: strings.Join(names, ", "), Step: "build", Err: err, Log: tail(log, 20)}
+	return &runtime.HostError{Host: strings.Join(names, ", "), Step: "build", Err: err, Log: logTail(log)}
 }
 
 // lastError is the last "error: ..." line of a Nix log.

@@ -7,9 +7,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/fleet-deploy/fleet/internal/remote"
+	"github.com/fleet-deploy/fleet/internal/tail"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -32,30 +32,27 @@ func (e *Executor) Check(ctx context.Context, h *runtime.Host, c *runtime.CheckS
 		}
 		return nil
 	case len(c.Cmd) > 0:
-		return checkExit(e.run(ctx, h, false, nil, c.Cmd...))
+		return e.checkOn(ctx, h, c.Cmd)
 	case len(c.Systemd) > 0:
-		return checkExit(e.run(ctx, h, false, nil, append([]string{"systemctl", "is-active", "--"}, c.Systemd...)...))
+		return e.checkOn(ctx, h, append([]string{"systemctl", "is-active", "--"}, c.Systemd...))
 	}
 	return errors.New("empty check")
+}
+
+// checkOn runs a check's command on h: healthy when it exits 0.
+func (e *Executor) checkOn(ctx context.Context, h *runtime.Host, argv []string) error {
+	m, err := e.machine(h)
+	if err != nil {
+		return err
+	}
+	return checkExit(m.run(ctx, asUser, nil, argv...))
 }
 
 func checkExit(out string, err error) error {
 	var ee *remote.ExitError
 	if errors.As(err, &ee) {
-		msg := strings.TrimSpace(tail(ee.Stderr+"\n"+out, 3))
+		msg := strings.TrimSpace(tail.Lines(ee.Stderr+"\n"+out, 3))
 		return fmt.Errorf("exit status %d: %s", ee.Code, msg)
 	}
 	return err
-}
-
-// Sleep waits for d or until ctx is done.
-func (e *Executor) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -61,11 +61,12 @@ func (e *Executor) Doctor(ctx context.Context, h *runtime.Host) []Check {
 		add("local", nil, "deployed on this machine (allow_local): no SSH", "")
 		return checks
 	}
-	ep, err := remote.Resolve(e.opts.SSH, remote.Target{Host: h.TargetHost, User: h.TargetUser, Port: h.TargetPort})
+	s, err := newSSHHost(e.opts.SSH, h)
 	if err != nil {
 		add("ssh-config", err, "", "fix the ssh_config file named above")
 		return checks
 	}
+	ep := s.ep
 	if ep.ConnectionAttempts == 0 {
 		ep.ConnectionAttempts = 1 // a diagnosis, not a deploy: no retries
 	}
@@ -102,14 +103,14 @@ func (e *Executor) Doctor(ctx context.Context, h *runtime.Host) []Check {
 	}
 	if failed {
 		for _, n := range []string{"host-key", "login", "sudo", "nix", "space"} {
-			if !hasCheck(checks, n) && (n != "sudo" || ep.User != "root") {
+			if !hasCheck(checks, n) && (n != "sudo" || needsSudo(ep.User)) {
 				add(n, nil, "", "")
 			}
 		}
 		return checks
 	}
 
-	if ep.User != "root" {
+	if needsSudo(ep.User) {
 		err := conn.Run(ctx, remote.Cmd{Argv: []string{"true"}, Sudo: true})
 		add("sudo", err, "sudo -n works for "+ep.User, fmt.Sprintf("let %s run sudo without a password (NOPASSWD in sudoers), or deploy with --ask-sudo-password", ep.User))
 	}
@@ -196,7 +197,7 @@ func hasCheck(cs []Check, name string) bool {
 }
 
 func privileged(user string) string {
-	if user == "root" {
+	if !needsSudo(user) {
 		return "root"
 	}
 	return user + " through sudo"

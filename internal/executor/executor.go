@@ -1,19 +1,30 @@
 // Package executor is fleet's real Executor: it builds with the local
-// Nix, and reaches hosts over one SSH connection each, through which it
-// pushes closures (nix-store --export | nix-store --import) and activates
-// them. Every remote command is an argv quoted by internal/shell.
+// Nix, and reaches each host through one Host (host.go), built the
+// first time a step needs the host and kept for the run: an SSH
+// connection (ssh.go), or this machine itself for an allow_local host
+// (local.go).
+//
+// The operations — push (push.go), activate and rollback (activate.go),
+// run and exec (run.go), checks (check.go), reboot (reboot.go) and keys
+// (keys.go) — are methods of machine, the executor's view of one host,
+// and run their commands only through its Host. They are the same code
+// over SSH, locally and, in the tests, over a fake Host that keeps a
+// NixOS machine's state in memory. fleet doctor (doctor.go) diagnoses a
+// host over a connection of its own, from the same resolved endpoint and
+// privilege rule. Every remote command is an argv: internal/remote quotes
+// it with internal/shell.
 package executor
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fleet-deploy/fleet/internal/remote"
+	"github.com/fleet-deploy/fleet/internal/tail"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -34,9 +45,13 @@ type Options struct {
 type Executor struct {
 	opts  Options
 	runID string
+	clock clock
+	// newHost builds the Host of a host the first time a step needs it;
+	// the tests put a fake here.
+	newHost func(*runtime.Host) (Host, error)
 
-	mu    sync.Mutex
-	conns map[string]*hostConn
+	mu       sync.Mutex
+	machines map[string]*machine // by host name
 }
 
 var _ runtime.Executor = (*Executor)(nil)
@@ -45,118 +60,83 @@ var _ runtime.Executor = (*Executor)(nil)
 func New(o Options) *Executor {
 	b := make([]byte, 6)
 	rand.Read(b)
-	return &Executor{opts: o, runID: hex.EncodeToString(b), conns: map[string]*hostConn{}}
-}
-
-// hostConn is the single connection to one host, dialed on first use and
-// redialed after a drop.
-type hostConn struct {
-	mu   sync.Mutex
-	conn *remote.Conn
-	ep   remote.Endpoint
-}
-
-// conn returns how to run commands on h: its SSH connection, dialed on
-// first use, or a local runner for a local deployment.
-func (e *Executor) conn(ctx context.Context, h *runtime.Host) (runner, error) {
-	if isLocal(h) {
-		return localRunner{host: h.Name}, nil
+	return &Executor{
+		opts:     o,
+		runID:    hex.EncodeToString(b),
+		clock:    realClock{},
+		newHost:  func(h *runtime.Host) (Host, error) { return newHost(o.SSH, h) },
+		machines: map[string]*machine{},
 	}
-	return e.dial(ctx, h)
 }
 
-// dial returns the SSH connection to h, dialing it if needed.
-func (e *Executor) dial(ctx context.Context, h *runtime.Host) (*remote.Conn, error) {
+// machine returns h's machine, building its Host on first use: once per
+// host and run, whichever step comes first. A Host that cannot be built
+// (an ssh_config error) is tried again by the next step.
+func (e *Executor) machine(h *runtime.Host) (*machine, error) {
 	e.mu.Lock()
-	hc, ok := e.conns[h.Name]
+	m, ok := e.machines[h.Name]
 	if !ok {
-		hc = &hostConn{}
-		e.conns[h.Name] = hc
+		m = &machine{h: h, runID: e.runID, clock: e.clock}
+		e.machines[h.Name] = m
 	}
 	e.mu.Unlock()
 
-	hc.mu.Lock()
-	defer hc.mu.Unlock()
-	if hc.conn != nil {
-		return hc.conn, nil
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.host == nil {
+		host, err := e.newHost(h)
+		if err != nil {
+			return nil, err
+		}
+		m.host = host
 	}
-	ep, err := remote.Resolve(e.opts.SSH, remote.Target{Host: h.TargetHost, User: h.TargetUser, Port: h.TargetPort})
-	if err != nil {
-		return nil, err
-	}
-	c, err := remote.Dial(ctx, ep)
-	if err != nil {
-		return nil, err
-	}
-	hc.conn, hc.ep = c, ep
-	return c, nil
+	return m, nil
 }
 
-// drop forgets c after it was lost, so that the next use redials.
-func (e *Executor) drop(h *runtime.Host, c *remote.Conn) {
-	e.mu.Lock()
-	hc := e.conns[h.Name]
-	e.mu.Unlock()
-	if hc == nil {
-		return
-	}
-	hc.mu.Lock()
-	if hc.conn == c {
-		hc.conn = nil
-		c.Close()
-	}
-	hc.mu.Unlock()
-}
-
-// Close closes every connection.
+// Close closes every host's connection.
 func (e *Executor) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, hc := range e.conns {
-		hc.mu.Lock()
-		if hc.conn != nil {
-			hc.conn.Close()
+	for _, m := range e.machines {
+		m.mu.Lock()
+		if m.host != nil {
+			m.host.Close()
 		}
-		hc.mu.Unlock()
+		m.mu.Unlock()
 	}
 	return nil
 }
 
-// run runs argv on h and returns its stdout. A non-zero exit is a
-// *remote.ExitError carrying the tail of stderr.
-func (e *Executor) run(ctx context.Context, h *runtime.Host, sudo bool, stdin io.Reader, argv ...string) (string, error) {
-	c, err := e.conn(ctx, h)
-	if err != nil {
-		return "", err
-	}
-	var out strings.Builder
-	err = c.Run(ctx, remote.Cmd{Argv: argv, Sudo: sudo, Stdin: stdin, Stdout: &out})
-	if rc, ok := c.(*remote.Conn); ok && errors.Is(err, remote.ErrConnLost) {
-		e.drop(h, rc)
-	}
-	return out.String(), err
+// RunID names this run in state directories and the journal.
+func (e *Executor) RunID() string { return e.runID }
+
+// Sleep waits for d or until ctx is done.
+func (e *Executor) Sleep(ctx context.Context, d time.Duration) error {
+	return e.clock.Sleep(ctx, d)
 }
 
-// fresh runs argv on h over a new SSH connection, closed afterwards,
-// and returns its stdout: proof that the host still accepts connections
-// (dead-man confirmation, coming back from a reboot).
-func (e *Executor) fresh(ctx context.Context, h *runtime.Host, sudo bool, argv ...string) (string, error) {
-	var r runner = localRunner{host: h.Name}
-	if !isLocal(h) {
-		ep, err := remote.Resolve(e.opts.SSH, remote.Target{Host: h.TargetHost, User: h.TargetUser, Port: h.TargetPort})
-		if err != nil {
-			return "", err
-		}
-		c, err := remote.Dial(ctx, ep)
-		if err != nil {
-			return "", err
-		}
-		defer c.Close()
-		r = c
+// clock is the time the executor's waits and retry loops run on: the
+// real one, or in the tests one that moves on as soon as it is asked to
+// wait, so that a loop of retries runs through at once.
+type clock interface {
+	Now() time.Time
+	// Sleep waits for d; it returns ctx.Err() if ctx is done first.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	var out strings.Builder
-	err := r.Run(ctx, remote.Cmd{Argv: argv, Sudo: sudo, Stdout: &out})
-	return out.String(), err
 }
 
 // hostErr wraps err as the failure of step on h.
@@ -169,19 +149,11 @@ func hostErr(h *runtime.Host, step string, err error) error {
 	}
 	log := ""
 	if ee, ok := err.(*remote.ExitError); ok {
-		log = tail(string(ee.Stderr), 20)
+		log = logTail(ee.Stderr)
 	}
 	return &runtime.HostError{Host: h.Name, Step: step, Err: err, Log: log}
 }
 
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.TrimSpace(strings.Join(lines, "\n"))
-}
-
-// RunID names this run in state directories and the journal.
-func (e *Executor) RunID() string { return e.runID }
+// logTail is the end of a command's output that a HostError keeps: its
+// last 20 lines.
+func logTail(s string) string { return strings.TrimSpace(tail.Lines(s, 20)) }

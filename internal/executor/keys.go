@@ -35,7 +35,10 @@ func (e *Executor) UploadKey(ctx context.Context, h *runtime.Host, key *runtime.
 	if err != nil {
 		return "", &runtime.HostError{Host: h.Name, Step: "upload-key", Err: fmt.Errorf("key %s: %w", key.Dest, err)}
 	}
-	_, err = e.run(ctx, h, h.TargetUser != "root", bytes.NewReader(content), "sh", "-c", keyScript, "fleet-key", key.Dest, key.Owner, key.Group, key.Mode)
+	m, err := e.machine(h)
+	if err == nil {
+		_, err = m.run(ctx, asRoot, bytes.NewReader(content), "sh", "-c", keyScript, "fleet-key", key.Dest, key.Owner, key.Group, key.Mode)
+	}
 	if err != nil {
 		return "", hostErr(h, "upload-key", fmt.Errorf("key %s: %w", key.Dest, err))
 	}

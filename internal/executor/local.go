@@ -4,19 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
-	"strings"
+	"os/user"
+	"strconv"
 
 	"github.com/fleet-deploy/fleet/internal/remote"
+	"github.com/fleet-deploy/fleet/internal/shell"
 	"github.com/fleet-deploy/fleet/runtime"
 )
-
-// runner runs one command on a host: over SSH (*remote.Conn), or here
-// for a local deployment.
-type runner interface {
-	Run(ctx context.Context, cmd remote.Cmd) error
-}
 
 // isLocal reports whether h is deployed without SSH: it allows local
 // deployment (allow_local, colmena's allowLocalDeployment) and is this
@@ -33,24 +30,45 @@ func isLocal(h *runtime.Host) bool {
 	return err == nil && (name == h.Name || name == h.TargetHost)
 }
 
-// localRunner runs commands on this machine, as the target user would:
-// privileged steps through `sudo -n` unless fleet already runs as root.
-// No shell is involved: argv is executed as is.
-type localRunner struct{ host string }
+// localHost is this machine, for a local deployment. Commands run here
+// as fleet's own user (privileged ones through `sudo -n`), without SSH
+// and without a shell: argv is executed as is. There is no connection to
+// lose, so Fresh is Run and Redial does nothing.
+type localHost struct {
+	name string // the host's name, for errors
+	user string // root when fleet runs as root, whatever its target_user
+}
 
-func (l localRunner) Run(ctx context.Context, cmd remote.Cmd) error {
+func newLocalHost(name string) *localHost {
+	l := &localHost{name: name, user: "root"}
+	if uid := os.Geteuid(); uid != 0 {
+		l.user = strconv.Itoa(uid)
+		if u, err := user.Current(); err == nil {
+			l.user = u.Username
+		}
+	}
+	return l
+}
+
+func (l *localHost) User() string { return l.user }
+
+// Run runs cmd here. Like remote.Conn.Run, a non-zero exit is a
+// *remote.ExitError with the end of stderr.
+func (l *localHost) Run(ctx context.Context, cmd remote.Cmd) error {
 	argv := cmd.Argv
-	if cmd.Sudo && os.Geteuid() != 0 {
+	if len(argv) == 0 {
+		return shell.ErrEmpty
+	}
+	if cmd.Sudo {
 		argv = append([]string{"sudo", "-n", "--"}, argv...)
 	}
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	c.Stdin = cmd.Stdin
 	c.Stdout = cmd.Stdout
 	var errb bytes.Buffer
+	c.Stderr = &errb
 	if cmd.Stderr != nil {
-		c.Stderr = &teeWriter{&errb, cmd.Stderr}
-	} else {
-		c.Stderr = &errb
+		c.Stderr = io.MultiWriter(&errb, cmd.Stderr)
 	}
 	err := c.Run()
 	var ee *exec.ExitError
@@ -59,16 +77,14 @@ func (l localRunner) Run(ctx context.Context, cmd remote.Cmd) error {
 		if len(b) > 64<<10 {
 			b = b[len(b)-64<<10:]
 		}
-		return &remote.ExitError{Host: l.host, Command: strings.Join(argv, " "), Code: ee.ExitCode(), Stderr: string(b)}
+		command, _ := shell.Join(argv...) // it ran, so argv holds no NUL
+		return &remote.ExitError{Host: l.name, Command: command, Code: ee.ExitCode(), Stderr: string(b)}
 	}
 	return err
 }
 
-type teeWriter struct {
-	a, b interface{ Write([]byte) (int, error) }
-}
+func (l *localHost) Fresh(ctx context.Context, cmd remote.Cmd) error { return l.Run(ctx, cmd) }
 
-func (t *teeWriter) Write(p []byte) (int, error) {
-	t.a.Write(p)
-	return t.b.Write(p)
-}
+func (l *localHost) Redial() {}
+
+func (l *localHost) Close() error { return nil }

@@ -23,26 +23,34 @@ func (e *Executor) Push(ctx context.Context, h *runtime.Host, closure string) (*
 	if !isStorePath(closure) {
 		return nil, &runtime.HostError{Host: h.Name, Step: "push", Err: fmt.Errorf("%q is not a /nix/store path", closure)}
 	}
-	if h.BuildOnTarget {
-		// Built there: nothing to copy, but make sure it is there.
-		missing, err := e.missing(ctx, h, []string{closure})
-		if err == nil && len(missing) > 0 {
-			err = fmt.Errorf("%s is not in the host's store", closure)
-		}
-		return &runtime.PushResult{Paths: 1}, hostErr(h, "push", err)
-	}
-	paths, err := closurePaths(ctx, closure)
+	m, err := e.machine(h)
 	if err != nil {
 		return nil, hostErr(h, "push", err)
 	}
-	res, err := e.copy(ctx, h, paths)
+	res, err := m.push(ctx, closure)
 	return res, hostErr(h, "push", err)
 }
 
-// copy sends those of paths (a closure, dependencies first) that h
-// lacks.
-func (e *Executor) copy(ctx context.Context, h *runtime.Host, paths []string) (*runtime.PushResult, error) {
-	missing, err := e.missing(ctx, h, paths)
+func (m *machine) push(ctx context.Context, closure string) (*runtime.PushResult, error) {
+	if m.h.BuildOnTarget {
+		// Built there: nothing to copy, but make sure it is there.
+		missing, err := m.missing(ctx, []string{closure})
+		if err == nil && len(missing) > 0 {
+			err = fmt.Errorf("%s is not in the host's store", closure)
+		}
+		return &runtime.PushResult{Paths: 1}, err
+	}
+	paths, err := closurePaths(ctx, closure)
+	if err != nil {
+		return nil, err
+	}
+	return m.copy(ctx, paths)
+}
+
+// copy sends those of paths (a closure, dependencies first) that the
+// machine lacks.
+func (m *machine) copy(ctx context.Context, paths []string) (*runtime.PushResult, error) {
+	missing, err := m.missing(ctx, paths)
 	if err != nil {
 		return nil, fmt.Errorf("asking which paths are missing: %w", err)
 	}
@@ -50,13 +58,14 @@ func (e *Executor) copy(ctx context.Context, h *runtime.Host, paths []string) (*
 	if len(missing) == 0 {
 		return res, nil
 	}
-	res.Bytes, err = e.stream(ctx, h, h.TargetUser != "root", missing)
+	res.Bytes, err = m.stream(ctx, missing)
 	return res, err
 }
 
-// missing returns, in order, the paths h's store lacks: one round trip.
-func (e *Executor) missing(ctx context.Context, h *runtime.Host, paths []string) ([]string, error) {
-	out, err := e.run(ctx, h, h.TargetUser != "root", nil, append([]string{"nix-store", "--check-validity", "--print-invalid"}, paths...)...)
+// missing returns, in order, the paths the machine's store lacks: one
+// round trip.
+func (m *machine) missing(ctx context.Context, paths []string) ([]string, error) {
+	out, err := m.run(ctx, asRoot, nil, append([]string{"nix-store", "--check-validity", "--print-invalid"}, paths...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +82,8 @@ func (e *Executor) missing(ctx context.Context, h *runtime.Host, paths []string)
 	return missing, nil
 }
 
-// stream pipes a local export of paths into an import on h.
-func (e *Executor) stream(ctx context.Context, h *runtime.Host, sudo bool, paths []string) (int64, error) {
+// stream pipes a local export of paths into an import on the machine.
+func (m *machine) stream(ctx context.Context, paths []string) (int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	exp := exec.CommandContext(ctx, "nix-store", append([]string{"--export"}, paths...)...)
@@ -103,7 +112,7 @@ func (e *Executor) stream(ctx context.Context, h *runtime.Host, sudo bool, paths
 		}
 	}
 	cr := &countingReader{r: pr, report: func(n int64) { runtime.ReportProgress(ctx, n, total, "bytes") }}
-	_, err := e.run(ctx, h, sudo, cr, "nix-store", "--import")
+	_, err := m.run(ctx, asRoot, cr, "nix-store", "--import")
 	pr.CloseWithError(errors.New("import ended"))
 	cancel()
 	if xerr := <-exported; err == nil && xerr != nil && ctx.Err() == nil {

@@ -18,27 +18,31 @@ const bootIDFile = "/proc/sys/kernel/random/boot_id"
 // Reboot restarts h and waits, up to timeout, until it is back: sshd
 // answers a fresh connection and the kernel's boot id has changed.
 func (e *Executor) Reboot(ctx context.Context, h *runtime.Host, timeout time.Duration) error {
-	before, err := e.run(ctx, h, false, nil, "cat", bootIDFile)
+	m, err := e.machine(h)
 	if err != nil {
 		return hostErr(h, "reboot", err)
 	}
+	return hostErr(h, "reboot", m.reboot(ctx, timeout))
+}
+
+func (m *machine) reboot(ctx context.Context, timeout time.Duration) error {
+	before, err := m.run(ctx, asUser, nil, "cat", bootIDFile)
+	if err != nil {
+		return err
+	}
 	before = strings.TrimSpace(before)
-	if _, err := e.run(ctx, h, h.TargetUser != "root", nil, "sh", "-c", rebootScript); err != nil {
-		return hostErr(h, "reboot", err)
+	if _, err := m.run(ctx, asRoot, nil, "sh", "-c", rebootScript); err != nil {
+		return err
 	}
-	if c, err := e.dial(ctx, h); err == nil {
-		e.drop(h, c)
-	}
-	deadline := time.Now().Add(timeout)
+	m.host.Redial()
+	deadline := m.clock.Now().Add(timeout)
 	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return hostErr(h, "reboot", ctx.Err())
-		case <-time.After(time.Second):
+	for m.clock.Now().Before(deadline) {
+		if err := m.clock.Sleep(ctx, time.Second); err != nil {
+			return err
 		}
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		id, err := e.fresh(actx, h, false, "cat", bootIDFile)
+		id, err := m.fresh(actx, asUser, "cat", bootIDFile)
 		cancel()
 		if err != nil {
 			last = err
@@ -49,5 +53,5 @@ func (e *Executor) Reboot(ctx context.Context, h *runtime.Host, timeout time.Dur
 		}
 		last = fmt.Errorf("still up with the same boot id")
 	}
-	return hostErr(h, "reboot", fmt.Errorf("not back within %v: %v", timeout, last))
+	return fmt.Errorf("not back within %v: %v", timeout, last)
 }

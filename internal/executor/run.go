@@ -14,35 +14,23 @@ import (
 // Run runs argv on h as the target user. A non-zero exit status is a
 // result, not an error; failing to run it at all is an error.
 func (e *Executor) Run(ctx context.Context, h *runtime.Host, argv []string) (*runtime.RunResult, error) {
-	c, err := e.conn(ctx, h)
+	var out, errb strings.Builder
+	code, err := e.Exec(ctx, h, argv, &out, &errb)
 	if err != nil {
 		return nil, hostErr(h, "run", err)
 	}
-	var out, errb strings.Builder
-	err = c.Run(ctx, remote.Cmd{Argv: argv, Stdout: &out, Stderr: &errb})
-	res := &runtime.RunResult{Stdout: out.String(), Stderr: errb.String()}
-	var ee *remote.ExitError
-	switch {
-	case errors.As(err, &ee):
-		res.ExitCode = ee.Code
-	case err != nil:
-		if rc, ok := c.(*remote.Conn); ok && errors.Is(err, remote.ErrConnLost) {
-			e.drop(h, rc)
-		}
-		return nil, hostErr(h, "run", err)
-	}
-	return res, nil
+	return &runtime.RunResult{Stdout: out.String(), Stderr: errb.String(), ExitCode: code}, nil
 }
 
 // Exec runs argv on h as the target user, streaming its output, and
 // returns its exit status (fleet exec). Failing to reach the host is an
 // error.
 func (e *Executor) Exec(ctx context.Context, h *runtime.Host, argv []string, stdout, stderr io.Writer) (int, error) {
-	c, err := e.conn(ctx, h)
+	m, err := e.machine(h)
 	if err != nil {
 		return 0, err
 	}
-	err = c.Run(ctx, remote.Cmd{Argv: argv, Stdout: stdout, Stderr: stderr})
+	err = m.host.Run(ctx, remote.Cmd{Argv: argv, Stdout: stdout, Stderr: stderr}) // as the user: no sudo
 	var ee *remote.ExitError
 	if errors.As(err, &ee) {
 		return ee.Code, nil
@@ -63,7 +51,11 @@ const stateScript = `readlink /run/current-system; echo; readlink /run/booted-sy
 
 // State asks h what it runs.
 func (e *Executor) State(ctx context.Context, h *runtime.Host) (*SystemState, error) {
-	out, err := e.run(ctx, h, false, nil, "sh", "-c", stateScript)
+	m, err := e.machine(h)
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.run(ctx, asUser, nil, "sh", "-c", stateScript)
 	if err != nil {
 		return nil, err
 	}
