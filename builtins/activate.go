@@ -55,7 +55,7 @@ func activateFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	var ar *runtime.ActivateResult
 	err = r.Step(th, &runtime.Step{
 		Host: h.Name, Action: runtime.ActionActivate, Goal: g, Closure: closure,
-		Target: h.Target(), Sudo: h.TargetUser != "root", Confirm: int(confirm / time.Second),
+		Target: h.Target(), Sudo: h.Sudo(), Confirm: int(confirm / time.Second),
 	}, func(ctx context.Context, ex runtime.Executor) (res *runtime.StepResult, err error) {
 		ar, err = ex.Activate(ctx, h, closure, runtime.ActivateOptions{Goal: g, Confirm: confirm})
 		return systemChange(ar, err)

@@ -29,7 +29,7 @@ func rebootFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 	if !ok || secs <= 0 {
 		return nil, fmt.Errorf("reboot(): timeout must be a positive number of seconds, got %s", timeout)
 	}
-	err = step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionReboot, Target: h.Target(), Sudo: h.TargetUser != "root", Seconds: secs},
+	err = step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionReboot, Target: h.Target(), Sudo: h.Sudo(), Seconds: secs},
 		func(ctx context.Context, ex runtime.Executor) (*runtime.StepResult, error) {
 			return nil, ex.Reboot(ctx, h, seconds(secs))
 		})

@@ -24,7 +24,7 @@ func rollbackFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		return nil, err
 	}
 	var ar *runtime.ActivateResult
-	err = step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionRollback, Target: h.Target(), Sudo: h.TargetUser != "root"},
+	err = step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionRollback, Target: h.Target(), Sudo: h.Sudo()},
 		func(ctx context.Context, ex runtime.Executor) (res *runtime.StepResult, err error) {
 			ar, err = ex.Rollback(ctx, h)
 			return systemChange(ar, err)

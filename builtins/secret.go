@@ -128,7 +128,7 @@ func uploadKeysFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		if t, ok := k.Text(); ok {
 			info.Hash = runtime.Hash(t)
 		}
-		err := r.Step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionUploadKey, Target: h.Target(), Key: info, Sudo: h.TargetUser != "root"},
+		err := r.Step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionUploadKey, Target: h.Target(), Key: info, Sudo: h.Sudo()},
 			func(ctx context.Context, ex runtime.Executor) (*runtime.StepResult, error) {
 				hash, err := ex.UploadKey(ctx, h, k)
 				if hash != "" {

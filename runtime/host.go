@@ -48,6 +48,16 @@ var (
 // but never deployed, like colmena nodes without deployment settings.
 func (h *Host) Deployable() bool { return h.TargetHost != "" }
 
+// NeedsSudo is fleet's privilege rule, in one place: a step that changes
+// the system (push, activate, keys, reboot, rollback) runs through sudo
+// when the user it logs in as is not root.
+func NeedsSudo(user string) bool { return user != "root" }
+
+// Sudo reports whether h's privileged steps go through sudo, as far as
+// fleet.star says (the plan's "(sudo)"); the executor applies NeedsSudo to
+// the user it really logs in as.
+func (h *Host) Sudo() bool { return NeedsSudo(h.TargetUser) }
+
 // Target is the SSH destination as "user@host:port", or "-" when the
 // host is not deployable.
 func (h *Host) Target() string {

@@ -65,7 +65,7 @@ const (
 
 // needsSudo is the privilege rule: a command that needs root goes
 // through sudo unless the user it runs as is root.
-func needsSudo(user string) bool { return user != "root" }
+func needsSudo(user string) bool { return runtime.NeedsSudo(user) }
 
 // sudo applies the privilege rule to a command of the machine's.
 func (m *machine) sudo(p privilege) bool {
