@@ -33,6 +33,6 @@
 // Selection; plan.go is
 // the Plan a dry run prints; errors.go holds the kinds of error and
 // their exit codes and renders script errors with their source line;
-// host.go, values.go, secret.go and nix.go are the Starlark values a
-// script builds and their Nix encoding.
+// host.go, values.go, secret.go and inventory.go are the Starlark values
+// a script builds; internal/nixgen turns them into Nix.
 package runtime
