@@ -6,6 +6,7 @@ import (
 
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/starlark"
+	"golang.org/x/sync/semaphore"
 )
 
 const parallelDoc = `parallel(fn, items, limit=ctx.parallel, collect=False, name=None)
@@ -78,13 +79,10 @@ func parallelFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		mu     sync.Mutex
 		failed bool
 	)
-	sem := make(chan struct{}, limit)
-schedule:
+	sem := semaphore.NewWeighted(int64(limit))
 	for i, item := range items {
-		select {
-		case sem <- struct{}{}:
-		case <-stopping.Done():
-			break schedule
+		if sem.Acquire(stopping, 1) != nil {
+			break // interrupted: nothing new starts
 		}
 		// The first `limit` items start together whatever happens to
 		// the others; later ones only if nothing has failed while they
@@ -93,14 +91,14 @@ schedule:
 		stop := failed && !collect && i >= limit
 		mu.Unlock()
 		if stop || stopping.Err() != nil {
-			<-sem
+			sem.Release(1)
 			break
 		}
 		started[i] = true
 		wg.Add(1)
 		go func(i int, item starlark.Value) {
 			defer wg.Done()
-			defer func() { <-sem }()
+			defer sem.Release(1)
 			nt, done := r.Fork(th, slot, i, name, limit)
 			defer done()
 			v, err := starlark.Call(nt, fn, starlark.Tuple{item}, nil)

@@ -14,9 +14,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/fleet-deploy/fleet/internal/nixenc"
+	"golang.org/x/sync/errgroup"
 )
 
 // hiveNix reads the hive; see its header.
@@ -134,14 +134,10 @@ func Read(ctx context.Context, flake string) (*Hive, error) {
 			return nil, err
 		}
 		h.Nodes = make([]*Node, len(raw.Names))
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 8)
+		var g errgroup.Group
+		g.SetLimit(8)
 		for i, name := range raw.Names {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sem <- struct{}{}
-				defer func() { <-sem }()
+			g.Go(func() error {
 				one, err := eval(ctx, ref, []string{name}, 3)
 				if err != nil {
 					one, err = eval(ctx, ref, []string{name}, 0)
@@ -153,12 +149,13 @@ func Read(ctx context.Context, flake string) (*Hive, error) {
 						msg = ee.msg
 					}
 					h.Nodes[i] = &Node{Name: name, HasConfig: contains(raw.Configs, name), Err: msg}
-					return
+					return nil
 				}
 				h.Nodes[i] = convert(one.Nodes[0])
-			}()
+				return nil
+			})
 		}
-		wg.Wait()
+		g.Wait()
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
