@@ -24,7 +24,12 @@ type labHost struct {
 
 func newLabHost(t *testing.T) labHost {
 	t.Helper()
-	root := t.TempDir()
+	return labHostAt(t, t.TempDir())
+}
+
+// labHostAt is newLabHost in root.
+func labHostAt(t *testing.T, root string) labHost {
+	t.Helper()
 	h := labHost{
 		root:    root,
 		current: filepath.Join(root, "run/current-system"),
@@ -295,5 +300,41 @@ func TestSwitchLock(t *testing.T) {
 	defer f.Close()
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		t.Errorf("lock still held after every switch ended: %v", err)
+	}
+}
+
+// TestSwitchClosedOutput: as switch-to-configuration-ng, a switch whose
+// output pipe closes (a dropped --pipe connection) dies at its next
+// message with exit status 101, whatever it has done so far; here, during
+// activationDelay, before any link changed.
+func TestSwitchClosedOutput(t *testing.T) {
+	t.Parallel()
+	fix := fixtureDir(t)
+	slow := mustBuild(t, hostExpr(fix, "x86_64-linux", `{ name = "lab"; }`, `[ { fleet.test.activationDelay = 1; } ]`))
+	h := newLabHost(t)
+	cmd := h.command(slow, "switch")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	buf := make([]byte, 256)
+	if n, err := pr.Read(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "waiting 1s") {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	pr.Close()
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 101 {
+		t.Errorf("switch with its output closed: %v, want exit status 101", err)
+	}
+	if target(t, h.current) != oldSystem || target(t, h.boot) != oldSystem {
+		t.Errorf("links changed")
+	}
+	if re := regexp.MustCompile(`^[0-9]+ switch ` + regexp.QuoteMeta(slow) + " panicked\n$"); !re.MatchString(readFile(t, h.log)) {
+		t.Errorf("log %q, want a panicked line", readFile(t, h.log))
 	}
 }

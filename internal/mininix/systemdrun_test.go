@@ -317,7 +317,7 @@ func TestSystemdRunSwitch(t *testing.T) {
 	unitsFailed := system(`[ { fleet.test.unitsFailed = true; } ]`)
 	slow := system(`[ { fleet.test.activationDelay = 2; } ]`)
 	s := newStandin(t)
-	h := labHost{root: s.root, current: filepath.Join(s.root, "run/current-system"), boot: filepath.Join(s.root, "nix/var/lab/boot/default")}
+	h := labHostAt(t, s.root)
 	switchArgs := func(toplevel string, prefix ...string) []string {
 		return append(append(prefix, switchPrefix...), toplevel+"/bin/switch-to-configuration", "switch")
 	}
@@ -362,5 +362,66 @@ func TestSystemdRunSwitch(t *testing.T) {
 	}
 	if got := target(t, h.current); got != slow {
 		t.Errorf("current-system -> %s, want %s", got, slow)
+	}
+}
+
+// TestSystemdRunSwitchDropped: the connection drops while the switch runs
+// as a transient unit. With --pipe (nixos-rebuild-ng's argv) the switch
+// dies at its next message, exit status 101, as on NixOS (nixpkgs
+// #462179); with its output in the journal (--wait without --pipe) it
+// completes.
+func TestSystemdRunSwitchDropped(t *testing.T) {
+	t.Parallel()
+	fix := fixtureDir(t)
+	slow := mustBuild(t, hostExpr(fix, "x86_64-linux", `{ name = "lab"; }`, `[ { fleet.test.activationDelay = 1; } ]`))
+	for _, tt := range []struct {
+		name     string
+		args     []string
+		wantShow string
+		want     string // current-system afterwards
+	}{
+		{"pipe", switchPrefix, "Result=exit-code ExecMainStatus=101 LoadState=loaded ActiveState=failed", oldSystem},
+		{"journal", []string{"--wait", "--quiet", "--unit=sw", "-E", "LAB_ROOT"}, "Result=success ExecMainStatus=0 LoadState=not-found ActiveState=inactive", slow},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStandin(t)
+			h := labHostAt(t, s.root)
+			args := append([]string{}, tt.args...)
+			for i, a := range args { // no --collect: keep the outcome to look at
+				if a == "--collect" {
+					args = append(args[:i], args[i+1:]...)
+					break
+				}
+			}
+			unit := "sw"
+			for _, a := range args {
+				if strings.HasPrefix(a, "--unit=") {
+					unit = strings.TrimPrefix(a, "--unit=")
+				}
+			}
+			caller := s.command("systemd-run", append(args, slow+"/bin/switch-to-configuration", "switch")...)
+			caller.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			caller.Stdout, caller.Stderr = pw, pw
+			if err := caller.Start(); err != nil {
+				t.Fatal(err)
+			}
+			pw.Close()
+			waitFor(t, "the switch to run", func() bool { return strings.Contains(s.show(t, unit), "ActiveState=active") })
+			syscall.Kill(-caller.Process.Pid, syscall.SIGKILL)
+			pr.Close()
+			caller.Wait()
+			waitFor(t, "the switch to end", func() bool { return !strings.Contains(s.show(t, unit), "ActiveState=active") })
+			if got := s.show(t, unit); got != tt.wantShow {
+				t.Errorf("%s\nwant %s", got, tt.wantShow)
+			}
+			if got := target(t, h.current); got != tt.want {
+				t.Errorf("current-system -> %s, want %s", got, tt.want)
+			}
+		})
 	}
 }

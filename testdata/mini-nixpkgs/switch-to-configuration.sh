@@ -15,7 +15,9 @@
 #
 # Exit status, as NixOS's switch-to-configuration-ng: 0 done; 1 usage or
 # activation failed (nothing changed); 4 switched, but units failed
-# (fleet.test.unitsFailed); 11 (EWOULDBLOCK) another switch holds the lock.
+# (fleet.test.unitsFailed); 11 (EWOULDBLOCK) another switch holds the lock;
+# 101 a message could not be written (its output pipe closed), the switch
+# stopped where it was.
 
 toplevel=@toplevel@
 goal=${1-}
@@ -32,6 +34,10 @@ activationDelay=@activationDelay@
 unitsFailed=@unitsFailed@
 failedUnit=fleet-test-failing.service
 
+# Like the Rust program (and any systemd service), ignore SIGPIPE: writing
+# to a closed pipe fails with EPIPE, and say/warn turn that into panic.
+trap '' PIPE
+
 usage() {
     echo "usage: switch-to-configuration switch|boot|test|dry-activate" >&2
     exit 1
@@ -41,8 +47,20 @@ log() {
     mkdir -p "$logDir" && echo "$(date +%s) $goal $toplevel $1" >>"$logFile"
 }
 
+# panic is what switch-to-configuration-ng does when a message cannot be
+# written (println!/eprintln! panic), e.g. to the --pipe of a dropped SSH
+# connection: exit 101 right there, whatever is half done (nixpkgs #462179).
+panic() {
+    echo "thread 'main' panicked: failed printing to stdout: Broken pipe (os error 32)" >&2 2>/dev/null
+    log panicked
+    exit 101
+}
+
+say() { echo "$@" || panic; }
+warn() { echo "$@" >&2 || panic; }
+
 fail() {
-    echo "$1" >&2
+    warn "$1"
     log failed
     exit 1
 }
@@ -81,9 +99,9 @@ setLink() {
 describeLink() {
     old=$(readlink "$1" 2>/dev/null) || old="(none)"
     if [ "$old" = "$toplevel" ]; then
-        echo "would keep $1 -> $toplevel (unchanged)"
+        say "would keep $1 -> $toplevel (unchanged)"
     else
-        echo "would change $1: $old -> $toplevel"
+        say "would change $1: $old -> $toplevel"
     fi
 }
 
@@ -99,7 +117,7 @@ esac
 lock
 
 if [ "$goal" = dry-activate ]; then
-    echo "dry-activate: $toplevel"
+    say "dry-activate: $toplevel"
     describeLink "$currentLink"
     describeLink "$bootLink"
     log ok
@@ -107,7 +125,7 @@ if [ "$goal" = dry-activate ]; then
 fi
 
 if [ "$activationDelay" -gt 0 ]; then
-    echo "waiting ${activationDelay}s before activating (fleet.test.activationDelay)"
+    say "waiting ${activationDelay}s before activating (fleet.test.activationDelay)"
     sleep "$activationDelay"
 fi
 
@@ -115,11 +133,12 @@ if [ "$failActivation" = 1 ]; then
     fail "activation failed on purpose (fleet.test.failActivation)"
 fi
 
-echo "activating $toplevel ($goal)"
+say "activating $toplevel ($goal)"
 if [ "$goal" = switch ] || [ "$goal" = boot ]; then
     setLink "$bootLink" || fail "could not update $bootLink"
 fi
 if [ "$goal" = switch ] || [ "$goal" = test ]; then
+    warn "activating the configuration..."
     setLink "$currentLink" || fail "could not update $currentLink"
 fi
 
@@ -131,16 +150,16 @@ if [ "$unitsFailed" = 1 ] && [ "$goal" != boot ]; then
 fi
 log "$result"
 
-postActivation 9>&- || echo "warning: postActivation exited with status $? (ignored)" >&2
+postActivation 9>&- || warn "warning: postActivation exited with status $? (ignored)"
 
 if [ "$result" = units-failed ]; then
     # What switch-to-configuration-ng prints when a started unit fails: the
     # job result, the list of failed units, then `systemctl status` of
     # them; then it exits 4 with the new system active.
-    echo "Failed to start $failedUnit" >&2
-    echo "warning: the following units failed: $failedUnit" >&2
-    echo "× $failedUnit - unit that fails on purpose (fleet.test.unitsFailed)"
-    echo "     Active: failed (Result: exit-code)"
+    warn "Failed to start $failedUnit"
+    warn "warning: the following units failed: $failedUnit"
+    say "× $failedUnit - unit that fails on purpose (fleet.test.unitsFailed)"
+    say "     Active: failed (Result: exit-code)"
     exit 4
 fi
 exit 0
