@@ -65,22 +65,28 @@ func (h labHost) command(toplevel string, args ...string) *exec.Cmd {
 
 func (h labHost) switchTo(t *testing.T, toplevel string, args ...string) switchRun {
 	t.Helper()
-	cmd := h.command(toplevel, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
-	r := switchRun{
-		stdout:  strings.ReplaceAll(stdout.String(), h.root, "$LAB_ROOT"),
-		stderr:  stderr.String(),
+	stdout, stderr, exit := runCmd(t, h.command(toplevel, args...))
+	return switchRun{
+		stdout:  strings.ReplaceAll(stdout, h.root, "$LAB_ROOT"),
+		stderr:  stderr,
+		exit:    exit,
 		elapsed: time.Since(start),
 	}
+}
+
+// runCmd runs cmd and returns its output and exit status.
+func runCmd(t *testing.T, cmd *exec.Cmd) (stdout, stderr string, exit int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); ok {
-		r.exit = ee.ExitCode()
+		exit = ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	return out.String(), errOut.String(), exit
 }
 
 // target returns where link points.

@@ -2,7 +2,6 @@ package mininix_test
 
 import (
 	"bufio"
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,16 +51,8 @@ type result struct {
 
 func (s standin) run(t *testing.T, prog string, args ...string) result {
 	t.Helper()
-	cmd := s.command(prog, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.exit = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	var r result
+	r.stdout, r.stderr, r.exit = runCmd(t, s.command(prog, args...))
 	return r
 }
 
