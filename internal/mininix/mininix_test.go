@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -212,7 +211,7 @@ func TestNixosSystem(t *testing.T) {
 			"environment.systemPackages": `[]`,
 			"system.nixos.version":       `"25.11"`,
 			"system.build":               `{"etc":"<derivation etc-web1>","toplevel":"<derivation nixos-system-web1-25.11>"}`,
-			"fleet.test":                 `{"activationDelay":0,"failActivation":false,"payload":{"count":0,"sizeKB":1024},"postActivation":""}`,
+			"fleet.test":                 `{"activationDelay":0,"failActivation":false,"payload":{"count":0,"sizeKB":1024},"postActivation":"","unitsFailed":false}`,
 		},
 		files: map[string]string{"nixos-version": "25.11", "etc/hostname": "web1\n"},
 	}, {
@@ -476,144 +475,6 @@ func TestForeignSystem(t *testing.T) {
 	}
 	if out := b.Outputs["out"]; !strings.HasSuffix(out, "-nixos-system-"+host+"-25.11") {
 		t.Errorf("unexpected toplevel %s", out)
-	}
-}
-
-// TestSwitchToConfiguration runs bin/switch-to-configuration against a
-// LAB_ROOT temp dir, with sshd's default PATH.
-func TestSwitchToConfiguration(t *testing.T) {
-	t.Parallel()
-	fix := fixtureDir(t)
-	system := func(modules string) string {
-		return mustBuild(t, hostExpr(fix, "x86_64-linux", `{ name = "lab"; }`, modules))
-	}
-	good := system(`[ { fleet.test.postActivation = "echo \"post $goal\" >>\"$root/post-activation\""; } ]`)
-	failing := system(`[ { fleet.test.failActivation = true; } ]`)
-	delayed := system(`[ { fleet.test.activationDelay = 1; } ]`)
-	if good == failing || good == delayed {
-		t.Fatal("fleet.test options do not change the toplevel")
-	}
-	const oldSystem = "/nix/store/00000000000000000000000000000000-nixos-system-lab-old"
-
-	tests := []struct {
-		name        string
-		toplevel    string
-		args        []string
-		wantExit    int
-		wantCurrent bool   // run/current-system -> toplevel
-		wantBoot    bool   // nix/var/lab/boot/default -> toplevel
-		wantLog     string // result in the log line; "" = no line
-		wantPost    bool   // postActivation ran
-		wantOut     string // substring of stdout
-		wantErr     string // substring of stderr
-		minDuration time.Duration
-	}{
-		{name: "switch", toplevel: good, args: []string{"switch"}, wantCurrent: true, wantBoot: true, wantLog: "ok", wantPost: true},
-		{name: "boot", toplevel: good, args: []string{"boot"}, wantBoot: true, wantLog: "ok", wantPost: true},
-		{name: "test", toplevel: good, args: []string{"test"}, wantCurrent: true, wantLog: "ok", wantPost: true},
-		{name: "dry-activate", toplevel: good, args: []string{"dry-activate"}, wantLog: "ok",
-			wantOut: "would change $LAB_ROOT/run/current-system: " + oldSystem + " -> " + good},
-		{name: "failActivation", toplevel: failing, args: []string{"switch"}, wantExit: 1, wantLog: "failed",
-			wantErr: "activation failed on purpose (fleet.test.failActivation)"},
-		{name: "failActivation boot", toplevel: failing, args: []string{"boot"}, wantExit: 1, wantLog: "failed",
-			wantErr: "activation failed on purpose (fleet.test.failActivation)"},
-		{name: "activationDelay", toplevel: delayed, args: []string{"switch"}, wantCurrent: true, wantBoot: true, wantLog: "ok",
-			minDuration: time.Second},
-		{name: "bad goal", toplevel: good, args: []string{"reboot"}, wantExit: 1, wantErr: "usage: switch-to-configuration"},
-		{name: "no goal", toplevel: good, wantExit: 1, wantErr: "usage: switch-to-configuration"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			root := t.TempDir()
-			current := filepath.Join(root, "run/current-system")
-			boot := filepath.Join(root, "nix/var/lab/boot/default")
-			logFile := filepath.Join(root, "nix/var/log/switch-to-configuration.log")
-			// A previous generation is active; links must be replaced.
-			for _, link := range []string{current, boot} {
-				if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Symlink(oldSystem, link); err != nil {
-					t.Fatal(err)
-				}
-			}
-
-			cmd := exec.Command(filepath.Join(tt.toplevel, "bin/switch-to-configuration"), tt.args...)
-			cmd.Env = []string{"PATH=" + sshdPath, "LAB_ROOT=" + root, "HOME=" + root}
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			start := time.Now()
-			err := cmd.Run()
-			elapsed := time.Since(start)
-			exit := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				exit = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			outText := strings.ReplaceAll(stdout.String(), root, "$LAB_ROOT")
-			if exit != tt.wantExit {
-				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", exit, tt.wantExit, outText, stderr.String())
-			}
-			if !strings.Contains(outText, tt.wantOut) {
-				t.Errorf("stdout does not contain %q:\n%s", tt.wantOut, outText)
-			}
-			if !strings.Contains(stderr.String(), tt.wantErr) {
-				t.Errorf("stderr does not contain %q:\n%s", tt.wantErr, stderr.String())
-			}
-			if elapsed < tt.minDuration {
-				t.Errorf("took %v, want at least %v", elapsed, tt.minDuration)
-			}
-
-			for _, l := range []struct {
-				path string
-				want bool
-			}{{current, tt.wantCurrent}, {boot, tt.wantBoot}} {
-				target, err := os.Readlink(l.path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := oldSystem
-				if l.want {
-					want = tt.toplevel
-				}
-				if target != want {
-					t.Errorf("%s -> %s, want -> %s", l.path, target, want)
-				}
-			}
-			// No temp links left behind.
-			for _, d := range []string{filepath.Dir(current), filepath.Dir(boot)} {
-				entries, err := os.ReadDir(d)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(entries) != 1 {
-					t.Errorf("%s has %d entries, want 1", d, len(entries))
-				}
-			}
-
-			logText, err := os.ReadFile(logFile)
-			if tt.wantLog == "" {
-				if err == nil {
-					t.Errorf("log written: %q", logText)
-				}
-			} else {
-				re := regexp.MustCompile(`^[0-9]{10,} ` + regexp.QuoteMeta(tt.args[0]+" "+tt.toplevel+" "+tt.wantLog) + "\n$")
-				if !re.Match(logText) {
-					t.Errorf("log is %q, want one line matching %s", logText, re)
-				}
-			}
-
-			post, err := os.ReadFile(filepath.Join(root, "post-activation"))
-			if tt.wantPost {
-				if want := "post " + tt.args[0] + "\n"; string(post) != want {
-					t.Errorf("postActivation wrote %q, want %q", post, want)
-				}
-			} else if err == nil {
-				t.Errorf("postActivation ran: %q", post)
-			}
-		})
 	}
 }
 

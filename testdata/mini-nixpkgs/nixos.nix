@@ -45,6 +45,7 @@ let
     fleet.test = lib.mkDefault {
       failActivation = false;
       activationDelay = 0;
+      unitsFailed = false;
       postActivation = "";
       payload = { count = 0; sizeKB = 1024; };
     };

@@ -81,12 +81,13 @@ let
   # --- bin/switch-to-configuration --------------------------------------------------
   boolTo01 = b: if b then "1" else "0";
   switchScript = builtins.replaceStrings
-    [ "@toplevel@" "@hostName@" "@failActivation@" "@activationDelay@" "@postActivation@" ]
+    [ "@toplevel@" "@hostName@" "@failActivation@" "@activationDelay@" "@unitsFailed@" "@postActivation@" ]
     [
       (builtins.placeholder "out")
       hostName
       (boolTo01 test.failActivation)
       (if test.activationDelay == null then "0" else toString test.activationDelay)
+      (boolTo01 (test.unitsFailed or false))
       (if test.postActivation == "" || test.postActivation == null then ":" else test.postActivation)
     ]
     (builtins.readFile ./switch-to-configuration.sh);
