@@ -27,7 +27,7 @@ func (DryExecutor) Build(ctx context.Context, hosts []*Host) (map[string]string,
 }
 
 // Push pretends to copy nothing.
-func (DryExecutor) Push(ctx context.Context, h *Host, closure string) (*PushResult, error) {
+func (DryExecutor) Push(ctx context.Context, h *Host, closure string, _ ProgressFunc) (*PushResult, error) {
 	return &PushResult{}, nil
 }
 

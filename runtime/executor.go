@@ -15,8 +15,9 @@ type Executor interface {
 	// Build builds the system closures of hosts in one batch and returns
 	// the closure (a store path) of each host by name.
 	Build(ctx context.Context, hosts []*Host) (map[string]string, error)
-	// Push copies closure and its dependencies to the host.
-	Push(ctx context.Context, h *Host, closure string) (*PushResult, error)
+	// Push copies closure and its dependencies to the host, telling
+	// progress (which may be nil) how many bytes have gone.
+	Push(ctx context.Context, h *Host, closure string, progress ProgressFunc) (*PushResult, error)
 	// Activate makes closure the host's running system for o.Goal.
 	Activate(ctx context.Context, h *Host, closure string, o ActivateOptions) (*ActivateResult, error)
 	// Rollback switches the host back to its previous system generation.

@@ -89,7 +89,7 @@ func (m *machine) realise(ctx context.Context, drv string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := m.copy(ctx, paths); err != nil {
+	if _, err := m.copy(ctx, paths, nil); err != nil {
 		return "", fmt.Errorf("copying the derivation: %w", err)
 	}
 	out, err := m.run(ctx, asRoot, nil, "nix-store", "--realise", drv)

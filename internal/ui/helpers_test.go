@@ -72,15 +72,15 @@ func (f *fakeExec) Build(ctx context.Context, hosts []*runtime.Host) (map[string
 	return out, nil
 }
 
-func (f *fakeExec) Push(ctx context.Context, h *runtime.Host, closure string) (*runtime.PushResult, error) {
+func (f *fakeExec) Push(ctx context.Context, h *runtime.Host, closure string, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
 	const total = 3 << 20
 	f.clock.advance(6 * time.Second)
-	runtime.ReportProgress(ctx, 1<<20, total, "bytes")
+	progress.Report(1<<20, total, "bytes")
 	if f.during != nil {
 		f.during(h.Name)
 	}
 	f.clock.advance(2 * time.Second)
-	runtime.ReportProgress(ctx, total, total, "bytes")
+	progress.Report(total, total, "bytes")
 	return &runtime.PushResult{Paths: 12, Missing: 5, Bytes: total}, nil
 }
 
