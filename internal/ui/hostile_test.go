@@ -59,7 +59,7 @@ func TestHostileBytes(t *testing.T) {
 		checkText(t, "plain output", out.String())
 		for _, want := range []string{
 			`a activate ok `, `a-1.0\x1b[2J`, // the crafted previous system, on the step's line
-			`b activate |   failed:  none`,     // a line of b's log, under b's name
+			`b activate |   failed:  none`, // a line of b's log, under b's name
 			`  first failure: b activate: switch-to-configuration switch: \x1b[2J`,
 			"  a     changed ", // the summary table
 		} {
