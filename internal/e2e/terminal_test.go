@@ -171,6 +171,26 @@ func TestHostileHost(t *testing.T) {
 		t.Errorf("status --json: %v %+v, want a running %q", err, rows, exactJSON(crafted))
 	}
 
+	// A script's run(): its output logged, and its failure uncaught,
+	// which report prints with the script's traceback.
+	text, _ := os.ReadFile(file)
+	os.WriteFile(file, append(text, []byte(`
+def deploy(ctx):
+    for h in ctx.hosts:
+        if h.name == "b":
+            log(run(h, ["cat", "/run/hostile"]).stdout, host = h)
+            run(h, ["sh", "-c", "cat /run/hostile >&2; exit 3"])
+`)...), 0o644)
+	r = fleet(t, "run", "--ssh-config", l.SSHConfig, "--override-input", mini, "--state-dir", state, file)
+	checkHuman(t, "run() output", r.stdout)
+	checkHuman(t, "run() error", r.stderr)
+	if r.code != 1 || !strings.Contains(r.stdout, "b log                   "+terminalEscaped+"\n") || !strings.Contains(r.stdout, "b log                     failed:  none\n") {
+		t.Errorf("exit %d, want 1; run()'s output is not logged escaped, under b's name:\n%s", r.code, r.stdout)
+	}
+	if !strings.Contains(r.stderr, "b: run failed: sh exited with status 3") || !strings.Contains(r.stderr, "  b | "+terminalEscaped+"\n") || !strings.Contains(r.stderr, "  b |   failed:  none\n") {
+		t.Errorf("the error does not show run()'s stderr escaped, under b's name:\n%s", r.stderr)
+	}
+
 	// fleet exec: every line of the output under the host's name.
 	echo := []string{"--", "sh", "-c", `cat /run/hostile; cat /run/hostile >&2`}
 	r = fleet(t, append([]string{"exec", "--on", "b", "--ssh-config", l.SSHConfig, file}, echo...)...)
