@@ -3,13 +3,11 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/fleet-deploy/fleet/internal/journal"
-	"github.com/fleet-deploy/fleet/internal/ui"
 	"github.com/fleet-deploy/fleet/runtime"
 	"github.com/urfave/cli/v2"
 )
@@ -128,16 +126,6 @@ func historyEntries(recs []journal.Record) []historyEntry {
 		}
 	}
 	return out
-}
-
-// row writes one row of a table, every cell sanitized: the journal
-// keeps what hosts said (the targets of their links, their errors)
-// exactly, and a table shows it escaped, one row per line.
-func row(w io.Writer, cells ...string) {
-	for i, c := range cells {
-		cells[i] = ui.Sanitize(c)
-	}
-	fmt.Fprintln(w, strings.Join(cells, "\t"))
 }
 
 func steps(m map[string]float64) string {
