@@ -68,7 +68,7 @@ Examples:
 				if h.Deployable() {
 					dep = "yes"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Name, h.System, h.Target(), tags, dep)
+				row(tw, h.Name, h.System, h.Target(), tags, dep)
 			}
 			return tw.Flush()
 		},

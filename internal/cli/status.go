@@ -112,7 +112,7 @@ func printStatus(c *cli.Context, rows []statusRow) error {
 			if r.Error != "" {
 				note = r.Error
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, r.Status, short(r.Running), short(r.Wanted), gen(r.Generation), note)
+			row(tw, r.Host, r.Status, short(r.Running), short(r.Wanted), gen(r.Generation), note)
 		}
 		tw.Flush()
 	}

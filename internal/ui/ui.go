@@ -193,7 +193,7 @@ func (r *Renderer) host(name string) *hostState {
 		r.hosts[name] = h
 		if name != "" {
 			r.order = append(r.order, h)
-			r.width = max(r.width, len(name))
+			r.width = max(r.width, Width(Sanitize(name)))
 		}
 	}
 	return h
@@ -469,7 +469,8 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 	return sum
 }
 
-// failedList renders the failed hosts as "b (activate), c (push)".
+// failedList renders the failed hosts as "b (activate), c (push)",
+// unsanitized.
 func (s *Summary) failedList() []string {
 	var out []string
 	for h, st := range s.Failed {
@@ -488,11 +489,12 @@ func hostLabel(h string) string {
 	return h
 }
 
-// oneLine keeps the first line of a message, for one-line views.
+// oneLine keeps the first line of a message, sanitized, for one-line
+// views.
 func oneLine(msg string) string {
 	first, rest := firstLine(msg)
 	if len(rest) > 0 {
-		return first + " …"
+		return Sanitize(first) + " …"
 	}
-	return strings.TrimSpace(first)
+	return Sanitize(strings.TrimSpace(first))
 }
