@@ -99,15 +99,22 @@ func runExec(c *cli.Context, ex *executor.Executor, hosts []*runtime.Host, argv 
 		pout.flush()
 		perr.flush()
 		r := execResult{Host: h.Name, ExitCode: code, Stdout: out.String(), Stderr: errb.String()}
-		if err != nil {
+		switch {
+		case err != nil && c.Context.Err() != nil:
+			r.ExitCode, r.Error = -1, errInterrupted
+		case err != nil:
 			r.ExitCode, r.Error = -1, err.Error()
 		}
 		results[i] = r
 	}, func(i int, h *runtime.Host) {
-		results[i] = execResult{Host: h.Name, ExitCode: -1, Error: "interrupted"}
+		results[i] = execResult{Host: h.Name, ExitCode: -1, Error: errInterrupted}
 	})
 	return results
 }
+
+// errInterrupted is the error of a host whose command an interrupt
+// stopped or never started: "interrupted", not "unreachable".
+const errInterrupted = "interrupted"
 
 func printExec(w io.Writer, results []execResult, asJSON bool) error {
 	failed := 0
@@ -126,7 +133,10 @@ func printExec(w io.Writer, results []execResult, asJSON bool) error {
 		byCode := map[string][]string{}
 		for _, r := range results {
 			key := fmt.Sprintf("exit %d", r.ExitCode)
-			if r.Error != "" {
+			switch {
+			case r.Error == errInterrupted:
+				key = "interrupted" // not started, or stopped: not the host's fault
+			case r.Error != "":
 				key = "unreachable"
 				for _, l := range ui.HostText(r.Host, color.RedString("error:")+" "+ui.Sanitize(r.Host)+": ", r.Error) {
 					fmt.Fprintln(w, l)
