@@ -19,6 +19,7 @@ var (
 	acceptNewFlag = &cli.BoolFlag{Name: "accept-new-host-keys", Usage: "trust and record the key of a host seen for the first time (StrictHostKeyChecking accept-new); a changed key is always refused"}
 	overrideFlag  = &cli.StringSliceFlag{Name: "override-input", Usage: "`NAME=FLAKE`: use FLAKE as input NAME of the flakes nixos_system() evaluates, like nix --override-input (repeatable)"}
 	buildersFlag  = &cli.StringFlag{Name: "builders", Usage: "Nix remote builders, passed to Nix as --builders"}
+	evalLimitFlag = &cli.IntFlag{Name: "eval-limit", Usage: "at most `N` hosts per Nix evaluator process (several run at once, one per core); 0: as many as this machine's memory holds at ~1 GB each"}
 	logDirFlag    = &cli.StringFlag{Name: "log-dir", Usage: "keep one log file per host in `DIR` (HOST.log) with every event and log line of that host"}
 )
 
@@ -42,7 +43,7 @@ Examples:
   fleet run --ssh-config lab.ssh_config --override-input nixpkgs=./mini-nixpkgs
   fleet run --json | jq 'select(.event == "step_end" and .result == "failed")'
   fleet run --log-dir logs/ -v`,
-		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, logDirFlag, stateDirFlag),
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag),
 		Action: func(c *cli.Context) error { return deploy(c, "") },
 	}
 }
@@ -108,7 +109,10 @@ func deploy(c *cli.Context, strategy string) error {
 }
 
 func executorOptions(c *cli.Context) (executor.Options, error) {
-	o := executor.Options{Builders: c.String("builders")}
+	o := executor.Options{Builders: c.String("builders"), EvalLimit: c.Int("eval-limit")}
+	if o.EvalLimit < 0 {
+		return o, &runtime.UsageError{Msg: fmt.Sprintf("--eval-limit %d: must be 0 (from memory) or more", o.EvalLimit)}
+	}
 	pw, err := sudoPassword(c)
 	if err != nil {
 		return o, err

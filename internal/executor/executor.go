@@ -39,6 +39,9 @@ type Options struct {
 	Builders string
 	// Log, when set, receives Nix's build output line by line.
 	Log func(line string)
+	// EvalLimit is the most hosts one Nix evaluator process gets
+	// (chunks.go); 0 means what this machine's memory holds.
+	EvalLimit int
 }
 
 // Executor implements runtime.Executor. It is safe for concurrent use.
@@ -46,6 +49,9 @@ type Executor struct {
 	opts  Options
 	runID string
 	clock clock
+	// procs, when set, is how many evaluator processes run at once
+	// (tests); else one per core.
+	procs int
 	// newHost builds the Host of a host the first time a step needs it;
 	// the tests put a fake here.
 	newHost func(*runtime.Host) (Host, error)
