@@ -152,7 +152,7 @@ func TestUntracked(t *testing.T) {
 		if !errors.As(err, &ue) {
 			t.Fatalf("%s: err %v, want an UntrackedError", file, err)
 		}
-		if !strings.Contains(err.Error(), "not tracked by git") || !strings.Contains(err.Error(), "git add") || ue.Fix() != "git -C "+r+" add "+file {
+		if !strings.Contains(err.Error(), "not tracked by git") || !strings.Contains(err.Error(), "`"+ue.Fix()+"`") || ue.Fix() != "git -C "+r+" add "+file {
 			t.Errorf("%s: %v; fix %s", file, err, ue.Fix())
 		}
 		git(t, r, "add", file)
