@@ -42,10 +42,17 @@ Examples:
 				return err
 			}
 			// The tags of secrets are keyed by the state directory, as a
-			// run's are; without its key a plan shows none.
-			key, err := journal.SecretKey(stateDir(c))
-			if err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "fleet plan: warning: %v; the plan shows no tags of secrets\n", err)
+			// run's are; without its key a plan shows none. Without
+			// secrets, a plan does not touch the state directory.
+			var key []byte
+			for _, h := range sel.Selected {
+				if len(h.Keys) == 0 {
+					continue
+				}
+				if key, err = journal.SecretKey(stateDir(c)); err != nil {
+					fmt.Fprintf(c.App.ErrWriter, "fleet plan: warning: %v; the plan shows no tags of secrets\n", err)
+				}
+				break
 			}
 			if c.Bool("events") {
 				r, err := ui.New(ui.Options{
