@@ -205,3 +205,17 @@ func TestNixCopiesTrackedOnly(t *testing.T) {
 		return nil
 	})
 }
+
+// TestShallow: a shallow clone is named with shallow=1, as Nix names it
+// (Nix refuses a shallow repository without it).
+func TestShallow(t *testing.T) {
+	r := repo(t)
+	write(t, filepath.Join(r, ".git", "shallow"), "")
+	s, err := Local(filepath.Join(r, "sub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "git+file://" + r + "?dir=sub&shallow=1"; s.URL != want || Dir(s.URL) != filepath.Join(r, "sub") {
+		t.Errorf("URL %s, want %s", s.URL, want)
+	}
+}
