@@ -1,7 +1,9 @@
 // Package runtime evaluates a fleet.star and runs its deploy(ctx). It
 // knows nothing of Nix or SSH: the one way out to machines is the
 // Executor interface, which internal/executor implements and DryExecutor
-// fakes for plans.
+// fakes for plans. (The one exception: to warn about secrets a build
+// would copy into the Nix store, the load asks internal/flakeref which
+// local files Nix copies of a flake.)
 //
 // One host's way through the package:
 //
@@ -34,5 +36,6 @@
 // the Plan a dry run prints; errors.go holds the kinds of error and
 // their exit codes and renders script errors with their source line;
 // host.go, values.go, secret.go and nix.go are the Starlark values a
-// script builds and their Nix encoding.
+// script builds and their Nix encoding; warning.go holds the load's
+// warnings (Program.Warnings), which every command prints.
 package runtime
