@@ -16,7 +16,8 @@ import (
 // file = secret, that Nix copies into the store with a host's flake is
 // warned about at load, once per secret() call, at its position; what
 // Nix does not copy (outside the flake, untracked or ignored in a git
-// work tree) is not.
+// work tree) is not, nor is a text computed at load (no literal holds
+// it).
 func TestSecretWarnings(t *testing.T) {
 	const lib = "def mk(dest, t):\n    return secret(dest, text = t)\n"
 	const flake = "{ outputs = { self }: { }; }\n"
@@ -77,7 +78,7 @@ func TestSecretWarnings(t *testing.T) {
 			files[tc.main] = `load("` + libRel + `", "mk")
 [host(name = "h%d" % i, target_host = "h%d" % i, nixos = nixos_system(flake = "` + flakeRel + `"), keys = [
     secret("/run/keys/t", text = "LIT\n"), secret("/run/keys/f", file = "` + keyRel + `"),
-    mk("/run/keys/m", "LIT2")]) for i in range(3)]
+    mk("/run/keys/m", "LIT2"), secret("/run/keys/computed", text = "ab" + "cd")]) for i in range(3)]
 `
 			for f, text := range files {
 				os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755)

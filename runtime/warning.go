@@ -97,14 +97,21 @@ func (p *Program) secretWarnings() []Warning {
 	return out
 }
 
-// holds reports whether src, a .star file, has text in it as written
-// there: verbatim, or as Starlark quotes it (with escapes).
+// holds reports whether src, a .star file, has text in it as a string
+// literal: in single or double quotes (or triple ones), verbatim or as
+// Starlark quotes it, with escapes.
 func holds(src, text []byte) bool {
 	if len(src) == 0 || len(text) == 0 {
 		return false
 	}
 	q := syntax.Quote(string(text), false)
-	return bytes.Contains(src, text) || bytes.Contains(src, []byte(q[1:len(q)-1]))
+	escaped := q[1 : len(q)-1]
+	for _, lit := range []string{`"` + string(text) + `"`, `'` + string(text) + `'`, q, `'` + escaped + `'`} {
+		if bytes.Contains(src, []byte(lit)) {
+			return true
+		}
+	}
+	return false
 }
 
 // copied is the source of sources that copies file, or nil.
