@@ -29,6 +29,8 @@
 // Loading is a Run too, one that may declare hosts and may not touch
 // machines. Every Deploy, MakePlan or Call gets a fresh Run, so a Program
 // can be planned, run and planned again with the same steps each time.
+// What the load finds worth saying but not an error is its warnings
+// (warning.go, Program.Warnings), which every command prints.
 //
 // The other files: thread.go makes the Starlark threads of a Run and
 // places their steps in program order; select.go turns --on into a
@@ -36,6 +38,5 @@
 // the Plan a dry run prints; errors.go holds the kinds of error and
 // their exit codes and renders script errors with their source line;
 // host.go, values.go, secret.go and nix.go are the Starlark values a
-// script builds and their Nix encoding; warning.go holds the load's
-// warnings (Program.Warnings), which every command prints.
+// script builds and their Nix encoding.
 package runtime
