@@ -16,6 +16,8 @@ type Program struct {
 	loader  *loader
 	globals starlark.StringDict
 	hosts   []*Host // in declaration order
+	// warnings of the load (Warnings)
+	warnings []Warning
 }
 
 // Load evaluates the fleet.star at file with the given predeclared
@@ -41,6 +43,7 @@ func Load(ctx context.Context, file string, universe starlark.StringDict) (*Prog
 		return nil, r.wrap(err)
 	}
 	p.globals, p.hosts = globals, r.hosts
+	p.warnings = p.secretWarnings()
 	return p, nil
 }
 

@@ -28,6 +28,10 @@ type RunOptions struct {
 	// Strategy, when set, names a stdlib file ("@fleet//keys.star")
 	// whose deploy(ctx) runs instead of the script's.
 	Strategy string
+	// SecretKey keys the tags that outputs show of secrets (SecretTag):
+	// the state directory's, so that tags compare across runs and plans
+	// of one user and mean nothing elsewhere. Empty: no tags.
+	SecretKey []byte
 }
 
 // Run is one evaluation of a Program's Starlark: the load that declares
@@ -55,6 +59,8 @@ type Run struct {
 	goal     string
 	parallel int
 	dryRun   bool
+	// secretKey keys SecretTag.
+	secretKey []byte
 
 	mu       sync.Mutex
 	hosts    []*Host // declared while loading
@@ -85,6 +91,7 @@ func newDeployRun(ctx context.Context, p *Program, o RunOptions) *Run {
 	r.deploy = true
 	r.exec, r.observer = o.Executor, o.Observer
 	r.goal, r.parallel, r.dryRun = o.Goal, o.Parallel, o.DryRun
+	r.secretKey = o.SecretKey
 	if o.Stop != nil {
 		go func() {
 			select {

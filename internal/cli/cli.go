@@ -150,7 +150,15 @@ func load(c *cli.Context, file string) (*runtime.Program, error) {
 	if _, err := os.Stat(file); err != nil {
 		return nil, &runtime.UsageError{Msg: fmt.Sprintf("%s: no such file (fleet looks for ./fleet.star unless given a FILE)", file)}
 	}
-	return runtime.Load(c.Context, file, builtins.Universe())
+	prog, err := runtime.Load(c.Context, file, builtins.Universe())
+	if err != nil {
+		return nil, err
+	}
+	yellow := color.New(color.FgYellow, color.Bold).SprintFunc()
+	for _, w := range prog.Warnings() {
+		fmt.Fprintf(c.App.ErrWriter, "%s %s\n", yellow("warning:"), w)
+	}
+	return prog, nil
 }
 
 func setColor(mode string, w io.Writer) error {

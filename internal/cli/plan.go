@@ -2,8 +2,10 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/fatih/color"
+	"github.com/fleet-deploy/fleet/internal/journal"
 	"github.com/fleet-deploy/fleet/internal/ui"
 	"github.com/fleet-deploy/fleet/runtime"
 	"github.com/urfave/cli/v2"
@@ -26,7 +28,7 @@ Examples:
   fleet plan --on envy,lenovo examples/homelab/fleet.star
   fleet plan --json | jq '.steps[] | select(.action == "activate")'
   fleet plan --events | jq -c 'select(.event == "step_start") | .step'`,
-		Flags: commonFlags(jsonFlag, eventsFlag),
+		Flags: commonFlags(jsonFlag, eventsFlag, stateDirFlag),
 		Action: func(c *cli.Context) error {
 			prog, err := setup(c)
 			if err != nil {
@@ -39,6 +41,19 @@ Examples:
 			if err != nil {
 				return err
 			}
+			// The tags of secrets are keyed by the state directory, as a
+			// run's are; without its key a plan shows none. Without
+			// secrets, a plan does not touch the state directory.
+			var key []byte
+			for _, h := range sel.Selected {
+				if len(h.Keys) == 0 {
+					continue
+				}
+				if key, err = journal.SecretKey(stateDir(c)); err != nil {
+					fmt.Fprintf(c.App.ErrWriter, "fleet plan: warning: %v; the plan shows no tags of secrets\n", err)
+				}
+				break
+			}
 			if c.Bool("events") {
 				r, err := ui.New(ui.Options{
 					Out: c.App.Writer, Mode: ui.JSON, Verbose: c.Bool("verbose"),
@@ -47,11 +62,11 @@ Examples:
 				if err != nil {
 					return err
 				}
-				_, err = prog.MakePlan(c.Context, sel, c.String("goal"), c.Int("parallel"), r)
+				_, err = prog.MakePlan(c.Context, sel, c.String("goal"), c.Int("parallel"), r, key)
 				r.Finish(err, false)
 				return err
 			}
-			plan, err := prog.MakePlan(c.Context, sel, c.String("goal"), c.Int("parallel"), ui.PlanLog{W: c.App.ErrWriter})
+			plan, err := prog.MakePlan(c.Context, sel, c.String("goal"), c.Int("parallel"), ui.PlanLog{W: c.App.ErrWriter}, key)
 			if err != nil {
 				return err
 			}

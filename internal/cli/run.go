@@ -86,13 +86,17 @@ func deploy(c *cli.Context, strategy string) error {
 	}
 	ex := executor.New(opts)
 	defer ex.Close()
+	key, err := journal.SecretKey(stateDir(c))
+	if err != nil {
+		return err
+	}
 	jw, err := journal.Open(stateDir(c), ex.RunID())
 	if err != nil {
 		return err
 	}
 	_, err = prog.Deploy(c.Context, sel, runtime.RunOptions{
 		Executor: ex, Observer: runtime.Fanout(obs, jw), Goal: c.String("goal"), Parallel: c.Int("parallel"),
-		Stop: stopChan(c), Strategy: strategy,
+		Stop: stopChan(c), Strategy: strategy, SecretKey: key,
 	})
 	interrupted := c.Context.Err() != nil || errors.Is(err, context.Canceled)
 	select {
