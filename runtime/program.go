@@ -66,15 +66,25 @@ func (p *Program) Deploy(ctx context.Context, sel *Selection, o RunOptions) ([]*
 // deploy(ctx), in a fresh Run. Tests of strategies use it to run test_*
 // functions.
 func (p *Program) Call(ctx context.Context, name string, sel *Selection, o RunOptions) ([]*Step, error) {
-	if !ValidGoal(o.Goal) {
-		return nil, &UsageError{Msg: fmt.Sprintf("--goal %q: must be one of switch, boot, test, dry-activate", o.Goal)}
-	}
-	if o.Parallel < 1 {
-		return nil, &UsageError{Msg: fmt.Sprintf("--parallel %d: must be at least 1", o.Parallel)}
+	if err := o.Check(); err != nil {
+		return nil, err
 	}
 	r := newDeployRun(ctx, p, o)
 	defer r.finish()
 	return r.call(name, o.Strategy, sel)
+}
+
+// Check reports a goal or a parallelism no run can have, as a
+// UsageError. Call checks them; a command checks them first, before it
+// shows or records anything of a run.
+func (o RunOptions) Check() error {
+	if !ValidGoal(o.Goal) {
+		return &UsageError{Msg: fmt.Sprintf("--goal %q: must be one of switch, boot, test, dry-activate", o.Goal)}
+	}
+	if o.Parallel < 1 {
+		return &UsageError{Msg: fmt.Sprintf("--parallel %d: must be at least 1", o.Parallel)}
+	}
+	return nil
 }
 
 // entry is the script's function name, or for deploy the stdlib

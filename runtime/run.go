@@ -42,6 +42,7 @@ type Run struct {
 
 	ctx      context.Context // executor work; cancelled to abort at once
 	soft     context.Context // cancelled by the first interrupt (Stop)
+	stop     <-chan struct{} // RunOptions.Stop
 	stopSoft context.CancelFunc
 	threads  context.Context         // cancelled to stop every thread
 	abort    context.CancelCauseFunc // cancels threads; the cause is their error
@@ -84,7 +85,7 @@ func newDeployRun(ctx context.Context, p *Program, o RunOptions) *Run {
 	r := newRun(ctx, p, p.loader.fork())
 	r.deploy = true
 	r.exec, r.observer = o.Executor, o.Observer
-	r.goal, r.parallel, r.dryRun = o.Goal, o.Parallel, o.DryRun
+	r.goal, r.parallel, r.dryRun, r.stop = o.Goal, o.Parallel, o.DryRun, o.Stop
 	if o.Stop != nil {
 		go func() {
 			select {
@@ -191,7 +192,17 @@ func (r *Run) Context() context.Context { return r.ctx }
 func (r *Run) SoftContext() context.Context { return r.soft }
 
 // Stopping reports whether the run was interrupted: no new work starts.
-func (r *Run) Stopping() bool { return r.soft.Err() != nil }
+// It looks at Stop itself, so that nothing starts once Stop is closed,
+// not only once the goroutine that passes it on has run.
+func (r *Run) Stopping() bool {
+	select {
+	case <-r.stop:
+		r.stopSoft()
+		return true
+	default:
+		return r.soft.Err() != nil
+	}
+}
 
 // Goal is the default activation goal (--goal).
 func (r *Run) Goal() string { return r.goal }
