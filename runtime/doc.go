@@ -28,7 +28,8 @@
 // machines. Every Deploy, MakePlan or Call gets a fresh Run, so a Program
 // can be planned, run and planned again with the same steps each time.
 //
-// The other files: thread.go makes the Starlark threads of a Run and
+// The other files: source.go reads the script files, only regular ones
+// and at most MaxFileSize each; thread.go makes the Starlark threads of a Run and
 // places their steps in program order; select.go turns --on into a
 // Selection; plan.go is
 // the Plan a dry run prints; errors.go holds the kinds of error and

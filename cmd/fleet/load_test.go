@@ -12,9 +12,10 @@ import (
 
 // TestCheckRefusesUnreadableScripts: fleet reads a script only from a
 // regular file of at most 10 MiB. A FIFO (as the main file or a loaded
-// one) used to block the open for good, deaf to SIGTERM, and a link to
-// /dev/zero to read until the memory ran out; now each is an error that
-// names the file, at once. The CLI runs in-process, so a regression
+// one) used to block the open for good, deaf to SIGTERM, a link to
+// /dev/zero to read until the memory ran out, and a link to /dev/null
+// to pass as an empty script; now each is an error that names the file,
+// at once. The CLI runs in-process, so a regression
 // fails the test below (and the writer it then opens frees the reader)
 // rather than hanging the test binary.
 func TestCheckRefusesUnreadableScripts(t *testing.T) {
@@ -33,7 +34,10 @@ func TestCheckRefusesUnreadableScripts(t *testing.T) {
 		}
 	}
 	write("loadfifo.star", "x = 1\nload(\"./lib.star\", \"mk\")\n")
-	if err := os.Symlink("/dev/zero", "zero.star"); err != nil {
+	// /dev/null, not /dev/zero: both are refused as devices, unread, but
+	// a regression would read /dev/zero until the memory runs out
+	// (load.txtar has that case, in a process of its own).
+	if err := os.Symlink("/dev/null", "null.star"); err != nil {
 		t.Fatal(err)
 	}
 	big := bytes.Repeat([]byte("# padding\n"), 1<<20+1) // 10 MiB and 10 bytes
@@ -48,7 +52,7 @@ func TestCheckRefusesUnreadableScripts(t *testing.T) {
 		{"loadfifo.star", "error: loadfifo.star:2:1: cannot load ./lib.star: lib.star" + fifoMsg + "\n" +
 			"    2 | load(\"./lib.star\", \"mk\")\n" +
 			"      | ^\n"},
-		{"zero.star", "error: zero.star is a character device, not a regular file: fleet reads scripts only from regular files\n"},
+		{"null.star", "error: null.star is a character device, not a regular file: fleet reads scripts only from regular files\n"},
 		{"big.star", "error: big.star is larger than 10 MiB: too big for a script\n"},
 		{"loadbig.star", "error: loadbig.star:1:1: cannot load ./big.star: big.star is larger than 10 MiB: too big for a script\n" +
 			"    1 | load(\"./big.star\", \"mk\")\n" +
