@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"go.starlark.net/resolve"
@@ -205,8 +203,9 @@ func (e *ScriptError) snippet(pos syntax.Position) string {
 	prefix := fmt.Sprintf("%5d | ", n)
 	col := int(pos.Col) // in runes
 	// The line is shown with control characters and bytes that are not
-	// UTF-8 escaped (a name may hold them: "\x1b[2J"), and the caret
-	// under the column counts the escapes.
+	// UTF-8 escaped as ui.Sanitize escapes them (a name may hold them:
+	// "\x1b[2J"), tabs kept, and the caret under the column counts the
+	// escapes.
 	var shown, pad strings.Builder
 	for i, c := 0, 1; i < len(line); c++ {
 		r, size := utf8.DecodeRuneInString(line[i:])
@@ -214,8 +213,11 @@ func (e *ScriptError) snippet(pos syntax.Position) string {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			s = fmt.Sprintf(`\x%02x`, line[i])
-		case r != '\t' && !unicode.IsPrint(r) && r != ' ':
-			s = strings.Trim(strconv.QuoteRune(r), "'")
+		case r == '\t':
+		case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0:
+			s = fmt.Sprintf(`\x%02x`, r)
+		case r == 0x2028 || r == 0x2029:
+			s = fmt.Sprintf(`\u%04x`, r)
 		}
 		shown.WriteString(s)
 		if c < col {

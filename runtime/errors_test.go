@@ -23,8 +23,8 @@ func TestSnippetEscapesControlBytes(t *testing.T) {
 				"      |                       ^"},
 		{"OSC 52", "x = \"\x1b]52;c;aGk=\x07\" + y\n",
 			"fleet.star:1:22: undefined: y\n" +
-				"    1 | x = \"\\x1b]52;c;aGk=\\a\" + y\n" +
-				"      |                          ^"},
+				"    1 | x = \"\\x1b]52;c;aGk=\\x07\" + y\n" +
+				"      |                            ^"},
 		{"tabs and non-ASCII kept", "x = \"é\u2028\"\t+ y\n",
 			"fleet.star:1:12: undefined: y\n" +
 				"    1 | x = \"é\\u2028\"\t+ y\n" +

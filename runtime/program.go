@@ -75,14 +75,28 @@ func (p *Program) Call(ctx context.Context, name string, sel *Selection, o RunOp
 }
 
 // Check reports a goal or a parallelism no run can have, as a
-// UsageError. Call checks them; a command checks them first, before it
-// shows or records anything of a run.
+// UsageError.
 func (o RunOptions) Check() error {
-	if !ValidGoal(o.Goal) {
-		return &UsageError{Msg: fmt.Sprintf("--goal %q: must be one of switch, boot, test, dry-activate", o.Goal)}
+	if err := CheckGoal(o.Goal); err != nil {
+		return err
 	}
-	if o.Parallel < 1 {
-		return &UsageError{Msg: fmt.Sprintf("--parallel %d: must be at least 1", o.Parallel)}
+	return CheckParallel(o.Parallel)
+}
+
+// CheckGoal and CheckParallel are Check's checks of one option each,
+// for a command line that checks its flags as it parses them, before
+// it shows or records anything of a run.
+func CheckGoal(goal string) error {
+	if !ValidGoal(goal) {
+		return &UsageError{Msg: fmt.Sprintf("--goal %q: must be one of switch, boot, test, dry-activate", goal)}
+	}
+	return nil
+}
+
+// CheckParallel: see CheckGoal.
+func CheckParallel(n int) error {
+	if n < 1 {
+		return &UsageError{Msg: fmt.Sprintf("--parallel %d: must be at least 1", n)}
 	}
 	return nil
 }

@@ -85,8 +85,9 @@ func newDeployRun(ctx context.Context, p *Program, o RunOptions) *Run {
 	r := newRun(ctx, p, p.loader.fork())
 	r.deploy = true
 	r.exec, r.observer = o.Executor, o.Observer
-	r.goal, r.parallel, r.dryRun, r.stop = o.Goal, o.Parallel, o.DryRun, o.Stop
+	r.goal, r.parallel, r.dryRun = o.Goal, o.Parallel, o.DryRun
 	if o.Stop != nil {
+		r.stop = o.Stop
 		go func() {
 			select {
 			case <-o.Stop:

@@ -66,12 +66,6 @@ Examples:
 
 // deploy runs fleet.star's deploy(ctx), or strategy's when set.
 func deploy(c *cli.Context, strategy string) error {
-	// Usage errors come before any output of the run, and before it is
-	// journaled.
-	ro := runtime.RunOptions{Goal: c.String("goal"), Parallel: c.Int("parallel"), Stop: stopChan(c), Strategy: strategy}
-	if err := ro.Check(); err != nil {
-		return err
-	}
 	prog, err := setup(c)
 	if err != nil {
 		return err
@@ -102,8 +96,10 @@ func deploy(c *cli.Context, strategy string) error {
 	if err != nil {
 		return err
 	}
-	ro.Executor, ro.Observer = ex, runtime.Fanout(obs, jw)
-	_, err = prog.Deploy(c.Context, sel, ro)
+	_, err = prog.Deploy(c.Context, sel, runtime.RunOptions{
+		Executor: ex, Observer: runtime.Fanout(obs, jw), Goal: c.String("goal"), Parallel: c.Int("parallel"),
+		Stop: stopChan(c), Strategy: strategy,
+	})
 	interrupted := c.Context.Err() != nil || errors.Is(err, context.Canceled)
 	select {
 	case <-stopChan(c):
