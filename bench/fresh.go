@@ -98,8 +98,8 @@ func (b *bench) fresh(ctx context.Context, n, reps int, w *wan) error {
 	sshConfig, bench, label := b.lab.SSHConfig, fmt.Sprintf("fresh N=%d", n), fmt.Sprintf("fresh deploy N=%d", n)
 	if w != nil {
 		sshConfig = w.sshConfig
-		bench = fmt.Sprintf("fresh N=%d, RTT %v", n, w.rtt)
-		label = fmt.Sprintf("fresh deploy N=%d at %v RTT", n, w.rtt)
+		bench = fmt.Sprintf("fresh N=%d, RTT %d ms", n, w.rtt.Milliseconds())
+		label = fmt.Sprintf("fresh deploy N=%d at %d ms RTT", n, w.rtt.Milliseconds())
 	}
 	fleetCmd := withMaxRSS(b.fleetRunVia(sshConfig, file))
 	baseCmd, baseDoc, err := b.baselineCmdVia(sshConfig, names, b.closures, 10)

@@ -1,4 +1,4 @@
-// Command bench runs fleet's benchmarks (issue 9) on a lab of simulated
+// Command bench runs fleet's benchmarks (issues 9 and 15) on a lab of simulated
 // NixOS hosts (internal/lab: one real sshd and one empty /nix store per
 // host, in a private network namespace) and prints a table:
 //

@@ -37,7 +37,7 @@ type breakdown struct {
 
 func (b *bench) report(w io.Writer) {
 	m := b.machine
-	fmt.Fprintf(w, "\n== fleet benchmarks (issue 9) ==\n\n")
+	fmt.Fprintf(w, "\n== fleet benchmarks (issues 9 and 15) ==\n\n")
 	fmt.Fprintf(w, "machine: nproc %s; CPU %s; %s; %s; RAM %s\n", m.nproc, m.cpu, m.kernel, m.os, m.mem)
 	fmt.Fprintf(w, "tools:   %s; %s; %s", m.nix, m.ssh, m.goVersion)
 	if m.ansible != "" {
