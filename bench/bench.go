@@ -39,15 +39,16 @@ type bench struct {
 	ansible   string            // ansible-playbook path, "" if not used
 	noAnsible string            // why not
 
-	rows        []row
-	breakdowns  []breakdown
-	commands    []cmdDoc
-	notes       []string
-	profiles    []profileReport
-	opsResults  []opResult
-	cpuSplits   []cpuSplit
-	hostMetrics []hostMetrics
-	loadEnd     string
+	rows          []row
+	breakdowns    []breakdown
+	commands      []cmdDoc
+	notes         []string
+	profiles      []profileReport
+	opsResults    []opResult
+	cpuSplits     []cpuSplit
+	hostMetrics   []hostMetrics
+	wanOpsResults []wanOp
+	loadEnd       string
 }
 
 // cpuSplit is where the CPU time of one method's runs went.

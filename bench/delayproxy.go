@@ -14,11 +14,12 @@
 // bytes are delivered no earlier than that.
 //
 // The proxy counts what crosses it: connections, bytes each way, and
-// round trips, counted as turns of the conversation — a chunk from the
-// deployer's side that follows data from the host's side (the first chunk
-// of a connection counts too). A request/response exchange is one turn;
-// data streamed one way is one turn however long it is. Pipelined traffic
-// in both directions at once makes this an estimate, not an exact count.
+// round trips: one per connection for the TCP handshake, plus the turns
+// of the conversation — a chunk from the deployer's side that follows data
+// from the host's side (the first chunk of a connection counts too). A
+// request/response exchange is one turn; data streamed one way is one turn
+// however long it is. Pipelined traffic in both directions at once makes
+// this an estimate, not an exact count.
 
 package main
 
@@ -128,6 +129,7 @@ func (p *delayProxy) serve() {
 			return // closed
 		}
 		p.conns.Add(1)
+		p.roundTrips.Add(1) // the handshake
 		p.wg.Add(1)
 		go p.handle(c)
 	}

@@ -78,8 +78,8 @@ func pingPong(t *testing.T, c net.Conn, msg []byte) time.Duration {
 }
 
 // Every exchange takes one RTT, the first one (carrying the TCP
-// handshake) two; the proxy counts one round trip per exchange and the
-// bytes both ways.
+// handshake) two; the proxy counts one round trip per exchange and one
+// for the handshake, and the bytes both ways.
 func TestDelayProxyDelay(t *testing.T) {
 	const k = 8
 	for _, rtt := range []time.Duration{20 * time.Millisecond, 80 * time.Millisecond} {
@@ -111,7 +111,7 @@ func TestDelayProxyDelay(t *testing.T) {
 			if n := <-done; n != k*int64(len(msg)) {
 				t.Errorf("server echoed %d bytes, want %d", n, k*len(msg))
 			}
-			want := proxyStats{conns: 1, roundTrips: k, bytesUp: k * int64(len(msg)), bytesDown: k * int64(len(msg))}
+			want := proxyStats{conns: 1, roundTrips: 1 + k, bytesUp: k * int64(len(msg)), bytesDown: k * int64(len(msg))}
 			if got := p.Stats(); got != want {
 				t.Errorf("stats %+v, want %+v", got, want)
 			}

@@ -119,7 +119,7 @@ func (b *bench) report(w io.Writer) {
 	}
 	if len(b.hostMetrics) > 0 {
 		fmt.Fprintf(w, "\nPer host, through the delay proxies (medians over the runs of run total / N; connections, round trips and bytes counted by the proxies,\n")
-		fmt.Fprintf(w, "  a round trip = a turn: the deployer's side sends after the host's side has; sessions = sessions that ran a command (root's login shell counts them);\n")
+		fmt.Fprintf(w, "  round trips = 1 per connection (TCP handshake) + the turns: the deployer's side sends after the host's side has; sessions = sessions that ran a command (root's login shell counts them);\n")
 		fmt.Fprintf(w, "  deployer max RSS = the largest deployer process of a run, from /usr/bin/time):\n\n")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "benchmark\tmethod\tconnections\tsessions\tround trips\tKB sent\tKB received\tdeployer CPU ms\thost CPU ms\tdeployer max RSS MB")
@@ -127,6 +127,15 @@ func (b *bench) report(w io.Writer) {
 			med := func(xs []float64) float64 { return summarize(xs).med }
 			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\n", m.bench, m.method,
 				med(m.conns), med(m.sessions), med(m.turns), med(m.kbUp), med(m.kbDown), med(m.depMS), med(m.hostMS), med(m.maxRSS))
+		}
+		tw.Flush()
+	}
+	if len(b.wanOpsResults) > 0 {
+		fmt.Fprintf(w, "\nRound trips of single operations at %d ms RTT, on h1 through its proxy (means of %d):\n\n", wanRTT.Milliseconds(), b.wanOpsResults[0].k)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "operation\tround trips\twall ms")
+		for _, o := range b.wanOpsResults {
+			fmt.Fprintf(tw, "%s\t%.1f\t%.0f\n", o.name, o.turns, o.wall)
 		}
 		tw.Flush()
 	}

@@ -47,6 +47,11 @@ func (b *bench) wan(ctx context.Context, n int) error {
 		return err
 	}
 	defer w.close()
+	if len(b.wanOpsResults) == 0 {
+		if err := b.wanOps(ctx, w); err != nil {
+			return fmt.Errorf("round trips of single operations: %w", err)
+		}
+	}
 	return b.fresh(ctx, n, cfg.repsWAN, w)
 }
 
