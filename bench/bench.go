@@ -5,7 +5,8 @@
 //
 //	fresh.go    fresh deploys of 10, 16 and 50 hosts (and the warm-up)
 //	wan.go      fresh deploys of 10 and 50 hosts at 50 ms RTT, and what
-//	            each host saw (delayproxy.go: the delay)
+//	            each host saw (delayproxy.go: the delay; wanops.go: the
+//	            round trips of single operations)
 //	noop.go     the no-op redeploy of 50 hosts
 //	large.go    the push of one large closure
 //	plan.go     fleet plan of 1000 hosts
