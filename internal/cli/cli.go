@@ -93,6 +93,7 @@ Examples:
 		Commands: []*cli.Command{
 			planCommand(),
 			runCommand(),
+			buildCommand(),
 			hostsCommand(),
 			checkCommand(),
 			execCommand(),

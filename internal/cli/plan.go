@@ -22,13 +22,15 @@ func planCommand() *cli.Command {
 executor: no Nix, no network, no machine touched. Prints the selected
 hosts, why the others are skipped, and every step in order. --json prints
 the plan as one JSON document; --events prints the stream of JSON events
-that fleet run --json would print if every step succeeded.
+that fleet run --json would print if every step succeeded. --closures
+shows the closures of a closures file (fleet build --out) instead of
+<closure:NAME>.
 
 Examples:
   fleet plan --on envy,lenovo examples/homelab/fleet.star
   fleet plan --json | jq '.steps[] | select(.action == "activate")'
   fleet plan --events | jq -c 'select(.event == "step_start") | .step'`,
-		Flags: commonFlags(jsonFlag, eventsFlag, stateDirFlag),
+		Flags: commonFlags(jsonFlag, eventsFlag, stateDirFlag, closuresFlag),
 		Action: func(c *cli.Context) error {
 			prog, err := setup(c)
 			if err != nil {
@@ -41,6 +43,11 @@ Examples:
 			if err != nil {
 				return err
 			}
+			given, err := givenClosures(c, deployable(sel.Selected))
+			if err != nil {
+				return err
+			}
+			dry := runtime.DryExecutor{Closures: given}
 			// The tags of secrets are keyed by the state directory, as a
 			// run's are; without its key a plan shows none. Without
 			// secrets, a plan does not touch the state directory.
@@ -62,11 +69,11 @@ Examples:
 				if err != nil {
 					return err
 				}
-				_, err = prog.MakePlan(c.Context, sel, c.String("goal"), c.Int("parallel"), r, key)
+				_, err = prog.PlanWith(c.Context, sel, runtime.RunOptions{Executor: dry, Observer: r, Goal: c.String("goal"), Parallel: c.Int("parallel"), SecretKey: key})
 				r.Finish(err, false)
 				return err
 			}
-			plan, err := prog.MakePlan(c.Context, sel, c.String("goal"), c.Int("parallel"), ui.PlanLog{W: c.App.ErrWriter}, key)
+			plan, err := prog.PlanWith(c.Context, sel, runtime.RunOptions{Executor: dry, Observer: ui.PlanLog{W: c.App.ErrWriter}, Goal: c.String("goal"), Parallel: c.Int("parallel"), SecretKey: key})
 			if err != nil {
 				return err
 			}
