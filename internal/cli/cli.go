@@ -94,6 +94,7 @@ Examples:
 			planCommand(),
 			runCommand(),
 			buildCommand(),
+			diffCommand(),
 			hostsCommand(),
 			checkCommand(),
 			execCommand(),
