@@ -77,8 +77,8 @@ type diffSummary struct {
 
 // diffHosts builds the selection's deployable hosts (or takes their
 // --closures) and diffs each against what it runs, ctx.parallel hosts
-// at a time. A failed build is the error, with no result; hosts that
-// cannot be asked are in the result's Failed, and the error.
+// at a time. Hosts that fail to build or cannot be asked are in the
+// result's Failed, and in the error (exit 1).
 func diffHosts(c *cli.Context, opts executor.Options, sel *runtime.Selection) (*diffResult, error) {
 	hosts := deployable(sel.Selected)
 	given, err := givenClosures(c, hosts)
@@ -99,20 +99,34 @@ func diffHosts(c *cli.Context, opts executor.Options, sel *runtime.Selection) (*
 	}
 	ex := executor.New(opts)
 	defer ex.Close()
+	// Hosts that fail to build are failed hosts of the diff; anything
+	// else (this machine's Nix, an interrupt) ends it.
 	built, err := ex.Build(c.Context, hosts)
+	var hf runtime.HostFailures
 	if err != nil {
-		return nil, hostFailures(err)
+		f, ok := hostFailures(err).(*runtime.HostFailures)
+		if !ok || c.Context.Err() != nil {
+			return nil, err
+		}
+		hf.Errs = f.Errs
 	}
 	diffs := make([]*executor.Diff, len(hosts))
 	errs := make([]error, len(hosts))
 	eachHost(c.Context, c.Int("parallel"), hosts, func(i int, h *runtime.Host) {
-		diffs[i], errs[i] = ex.Diff(c.Context, h, built[h.Name])
+		if p, ok := built[h.Name]; ok {
+			diffs[i], errs[i] = ex.Diff(c.Context, h, p)
+		}
 	}, func(i int, h *runtime.Host) { errs[i] = c.Context.Err() })
 	res := &diffResult{Version: 1, Hosts: []*executor.Diff{}, Failed: map[string]string{}}
-	var hf runtime.HostFailures
+	for _, he := range hf.Errs {
+		res.Failed[he.Host] = he.Step + ": " + he.Err.Error()
+	}
 	for i, h := range hosts {
 		res.Summary.Hosts++
 		switch {
+		case diffs[i] == nil && errs[i] == nil: // did not build
+			res.Summary.Failed++
+			continue
 		case errs[i] != nil:
 			res.Failed[h.Name] = errs[i].Error()
 			res.Summary.Failed++

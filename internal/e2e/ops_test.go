@@ -121,6 +121,23 @@ func TestDiff(t *testing.T) {
 			t.Errorf("%s runs %s after diff and plan, want still %s", name, got, c)
 		}
 	}
+
+	// c unreachable: the others are still diffed, c is failed, exit 1.
+	if err := l.Host("c").StopSSHD(); err != nil {
+		t.Fatal(err)
+	}
+	r = fleet(t, labArgs(l, "diff", file, "--json")...)
+	var partial struct {
+		Hosts   []struct{ Host string } `json:"hosts"`
+		Failed  map[string]string       `json:"failed"`
+		Summary struct{ Hosts, Change, Unchanged, Failed int }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &partial); err != nil {
+		t.Fatal(err)
+	}
+	if r.code != 1 || len(partial.Hosts) != 2 || partial.Failed["c"] == "" || partial.Summary.Failed != 1 || partial.Summary.Change != 1 || !strings.Contains(r.stderr, "c: diff failed") {
+		t.Errorf("diff with c down: exit %d, %+v", r.code, partial)
+	}
 }
 
 // hasLines reports whether text has each of want, as a line or a line's
