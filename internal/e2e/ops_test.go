@@ -300,6 +300,28 @@ def deploy(ctx):
 		t.Errorf("activation times: router %d, app1 %d, app2 %d", r, a1, a2)
 	}
 
+	// router fails with on_failure = "continue": app1 and app2 are not
+	// started, and are failed hosts of the run with the reason.
+	text, _ = os.ReadFile(file)
+	broken := strings.Replace(string(text), `"activationDelay": 2`, `"failActivation": True`, 1)
+	broken = strings.Replace(broken, `after = {"app1": ["router"], "app2": ["router"]})`, `after = {"app1": ["router"], "app2": ["router"]}, on_failure = "continue")`, 1)
+	os.WriteFile(file, []byte(broken), 0o644)
+	apps := activations(t, l.Host("app1")) + activations(t, l.Host("app2"))
+	r = fleet(t, runArgs(l, file)...)
+	evs := events(t, r.stdout)
+	last := evs[len(evs)-1]
+	if r.code != 1 || last.Event != "summary" || !reflect.DeepEqual(last.Failed, map[string]string{"router": "activate", "app1": "rollout", "app2": "rollout"}) {
+		t.Errorf("router broken: exit %d, summary %+v", r.code, last)
+	}
+	for _, app := range []string{"app1", "app2"} {
+		if want := app + ": rollout failed: not started: it depends on router, which failed"; !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+	if n := activations(t, l.Host("app1")) + activations(t, l.Host("app2")); n != apps {
+		t.Errorf("the apps were activated although router failed")
+	}
+
 	// A cycle: a clear error in the plan, naming the cycle and the
 	// ordered() call.
 	cyc := strings.Replace(string(mustRead(t, file)), `after = {"app1": ["router"], "app2": ["router"]}`, `after = {"app1": ["router"], "router": ["app2"], "app2": ["app1"]}`, 1)
