@@ -20,7 +20,7 @@ func planCommand() *cli.Command {
 		Usage:     "print what `fleet run` would do, touching nothing",
 		ArgsUsage: "[FILE]",
 		Description: `Runs fleet.star's deploy(ctx) (or the default strategy) on a recording
-executor: no Nix, no network, no machine touched. Prints the selected
+executor: no Nix, no network, no machine touched (--diff aside). Prints the selected
 hosts, why the others are skipped, and every step in order. --json prints
 the plan as one JSON document; --events prints the stream of JSON events
 that fleet run --json would print if every step succeeded. --closures
