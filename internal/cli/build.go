@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 
 	"github.com/fleet-deploy/fleet/internal/executor"
+	"github.com/fleet-deploy/fleet/internal/export"
 	"github.com/fleet-deploy/fleet/runtime"
 	"github.com/urfave/cli/v2"
 )
@@ -69,7 +69,7 @@ Examples:
 				_, err = c.App.Writer.Write(doc)
 				return err
 			}
-			if err := writeFileAtomic(out, doc); err != nil {
+			if err := export.WriteFile(out, doc); err != nil {
 				return err
 			}
 			for _, h := range hosts {
@@ -110,24 +110,6 @@ func hostFailures(err error) error {
 		return 0
 	})
 	return &hf
-}
-
-// writeFileAtomic writes data to file through a temporary file in the
-// same directory: a reader never sees half a closures file.
-func writeFileAtomic(file string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(file), ".fleet-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), file)
 }
 
 // givenClosures reads --closures, if set, for the selected deployable

@@ -119,7 +119,9 @@ func diffHosts(c *cli.Context, opts executor.Options, sel *runtime.Selection) (*
 	}, func(i int, h *runtime.Host) { errs[i] = c.Context.Err() })
 	res := &diffResult{Version: 1, Hosts: []*executor.Diff{}, Failed: map[string]string{}}
 	for _, he := range hf.Errs {
-		res.Failed[he.Host] = he.Step + ": " + he.Err.Error()
+		for _, name := range strings.Split(he.Host, ", ") { // a chunk's hosts
+			res.Failed[name] = he.Step + ": " + he.Err.Error()
+		}
 	}
 	for i, h := range hosts {
 		res.Summary.Hosts++
