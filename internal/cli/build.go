@@ -21,7 +21,7 @@ var (
 func buildCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "build",
-		Usage:     "build the selected hosts' systems and write their closures, touching no host",
+		Usage:     "build the selected hosts' systems and write their closures; deploys nothing",
 		ArgsUsage: "[FILE]",
 		Description: `Builds every selected host's system as fleet run would (one evaluation
 per chunk of hosts; build_on_target hosts build on the host) and writes
