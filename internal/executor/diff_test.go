@@ -62,3 +62,13 @@ func TestComparePackages(t *testing.T) {
 		t.Errorf("unchanged: %v", got)
 	}
 }
+
+// TestDiffLinesNeverDeployed: a host without a system gets a headline,
+// not its whole closure line by line.
+func TestDiffLinesNeverDeployed(t *testing.T) {
+	d := (&Diff{Host: "c", Changes: true, Added: []Package{{"hello", []string{"2.12"}, 1}, {"etc-c", []string{""}, 1}}, PathsAdded: 3, BytesAdded: 4096, SizeDelta: 4096}).finish()
+	got := DiffLines(d, func(n int64) string { return fmt.Sprintf("%dB", n) })
+	if want := []string{"c: never deployed; 2 packages, +4096B (3 paths added, 4096B; 0 removed, 0B)"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
