@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/fleet-deploy/fleet/internal/nixenc"
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/starlark"
 )
@@ -117,6 +118,11 @@ func hostFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 		}
 	}
 	h.Vars.Freeze()
+	// As deep as Nix can take them, checked here rather than in a
+	// deploy; they lie inside the host's attribute set.
+	if err := nixenc.CheckShape("vars", h.Vars, 1); err != nil {
+		return nil, fail("%v", err)
+	}
 	if keys != starlark.None {
 		seq, ok := keys.(starlark.Indexable)
 		if !ok {

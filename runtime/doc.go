@@ -32,7 +32,8 @@
 // What the load finds worth saying but not an error is its warnings
 // (warning.go, Program.Warnings), which every command prints.
 //
-// The other files: thread.go makes the Starlark threads of a Run and
+// The other files: source.go reads the script files, only regular ones
+// and at most MaxFileSize each; thread.go makes the Starlark threads of a Run and
 // places their steps in program order; select.go turns --on into a
 // Selection; plan.go is
 // the Plan a dry run prints; errors.go holds the kinds of error and

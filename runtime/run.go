@@ -46,6 +46,7 @@ type Run struct {
 
 	ctx      context.Context // executor work; cancelled to abort at once
 	soft     context.Context // cancelled by the first interrupt (Stop)
+	stop     <-chan struct{} // RunOptions.Stop
 	stopSoft context.CancelFunc
 	threads  context.Context         // cancelled to stop every thread
 	abort    context.CancelCauseFunc // cancels threads; the cause is their error
@@ -93,6 +94,7 @@ func newDeployRun(ctx context.Context, p *Program, o RunOptions) *Run {
 	r.goal, r.parallel, r.dryRun = o.Goal, o.Parallel, o.DryRun
 	r.secretKey = o.SecretKey
 	if o.Stop != nil {
+		r.stop = o.Stop
 		go func() {
 			select {
 			case <-o.Stop:
@@ -198,7 +200,17 @@ func (r *Run) Context() context.Context { return r.ctx }
 func (r *Run) SoftContext() context.Context { return r.soft }
 
 // Stopping reports whether the run was interrupted: no new work starts.
-func (r *Run) Stopping() bool { return r.soft.Err() != nil }
+// It looks at Stop itself, so that nothing starts once Stop is closed,
+// not only once the goroutine that passes it on has run.
+func (r *Run) Stopping() bool {
+	select {
+	case <-r.stop:
+		r.stopSoft()
+		return true
+	default:
+		return r.soft.Err() != nil
+	}
+}
 
 // Goal is the default activation goal (--goal).
 func (r *Run) Goal() string { return r.goal }

@@ -102,6 +102,7 @@ type hostState struct {
 	before, after string
 	activated     bool
 	changed       bool
+	staged        bool // a build or push of it ended well
 }
 
 // stepState is one step in flight or done.
@@ -293,6 +294,8 @@ func (r *Renderer) StepFinished(st *runtime.Step, err error, d time.Duration) {
 		if r.firstFail == nil {
 			r.firstFail = s
 		}
+	} else if st.Action == "build" || st.Action == "push" {
+		h.staged = true
 	} else if res := st.Result; res != nil && (st.Action == "activate" || st.Action == "rollback") {
 		if !h.activated {
 			h.before = res.Previous
@@ -396,7 +399,11 @@ type Summary struct {
 type HostSummary struct {
 	Host string `json:"host"`
 	// Result is changed, unchanged (activated the system it ran
-	// already), ok (steps ran, no activation), failed or not run.
+	// already), ok (steps ran, no activation), failed or not run (the
+	// script gave it no step). A run cut short (interrupted, stopped,
+	// failed) cannot say a host it never finished is ok: one none of
+	// whose steps ran is not started, one whose system was built or
+	// pushed but never activated is not activated.
 	Result     string           `json:"result"`
 	FailedStep string           `json:"failed_step,omitempty"`
 	Steps      map[string]int64 `json:"steps_ms"` // time per step kind
@@ -437,6 +444,7 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 			}
 		}
 	}
+	whole := err == nil && !interrupted // the script ran to its end
 	seen := map[string]bool{}
 	for _, h := range r.order {
 		row := HostSummary{Host: h.name, Steps: map[string]int64{}, times: h.times, Previous: h.before, Current: h.after}
@@ -455,6 +463,10 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 			row.Result = "changed"
 		case h.activated:
 			row.Result = "unchanged"
+		case !whole && h.ended == 0:
+			row.Result = "not started"
+		case !whole && h.staged:
+			row.Result = "not activated"
 		case h.ended > 0:
 			row.Result = "ok"
 		default:
