@@ -93,6 +93,8 @@ Examples:
 		Commands: []*cli.Command{
 			planCommand(),
 			runCommand(),
+			buildCommand(),
+			diffCommand(),
 			hostsCommand(),
 			checkCommand(),
 			execCommand(),

@@ -42,8 +42,9 @@ Examples:
   fleet run --goal boot --on @server -p 4
   fleet run --ssh-config lab.ssh_config --override-input nixpkgs=./mini-nixpkgs
   fleet run --json | jq 'select(.event == "step_end" and .result == "failed")'
-  fleet run --log-dir logs/ -v`,
-		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag),
+  fleet run --log-dir logs/ -v
+  fleet run --closures closures.json   # what fleet build --out wrote: no evaluation`,
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag),
 		Action: func(c *cli.Context) error { return deploy(c, "") },
 	}
 }
@@ -72,10 +73,21 @@ func deploy(c *cli.Context, strategy string) error {
 		return err
 	}
 	prog, sel, opts := t.prog, t.sel, t.opts
+	given, err := givenClosures(c, deployable(sel.Selected))
+	if err != nil {
+		return err
+	}
 	if strategy == "" { // keys only (upload-keys) need no Nix
-		if err := preflight(c.Context, deployable(sel.Selected), opts.Overrides, true); err != nil {
+		// Given closures are not evaluated: the flakes need no lock.
+		if err := preflight(c.Context, deployable(sel.Selected), opts.Overrides, given == nil); err != nil {
 			return err
 		}
+	}
+	if given != nil {
+		if err := executor.Realise(c.Context, given); err != nil {
+			return &runtime.UsageError{Msg: fmt.Sprintf("--closures %s: %v", c.String("closures"), err)}
+		}
+		opts.Closures = given
 	}
 	obs, err := newRunOutput(c, sel)
 	if err != nil {

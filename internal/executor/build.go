@@ -25,8 +25,12 @@ import (
 // Build builds every host's toplevel: one nix-build over one generated
 // expression per chunk of hosts (one evaluation per chunk, chunks.go).
 // When a chunk fails it rebuilds that chunk host by host, only to say
-// which hosts fail and why.
+// which hosts fail and why. With Options.Closures it builds nothing and
+// returns those.
 func (e *Executor) Build(ctx context.Context, hosts []*runtime.Host) (map[string]string, error) {
+	if e.opts.Closures != nil {
+		return e.given(hosts)
+	}
 	var here, there []*runtime.Host
 	for _, h := range hosts {
 		if h.BuildOnTarget {

@@ -42,6 +42,10 @@ type Options struct {
 	// EvalLimit is the most hosts one Nix evaluator process gets
 	// (chunks.go); 0 means what this machine's memory holds.
 	EvalLimit int
+	// Closures, when set, are the systems to deploy, by host name (fleet
+	// run --closures, closures.go): Build returns them and evaluates
+	// nothing.
+	Closures map[string]string
 }
 
 // Executor implements runtime.Executor. It is safe for concurrent use.

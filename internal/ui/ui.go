@@ -432,6 +432,18 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 	if err != nil {
 		sum.Error = err.Error()
 	}
+	// Hosts that failed without a failed step of their own (a strategy
+	// did not start them: ordered()'s dependents of a failed host) are
+	// failed hosts too, under the run's error's step ("rollout").
+	var hf *runtime.HostFailures
+	stepless := map[string]string{}
+	if errors.As(err, &hf) {
+		for _, he := range hf.Errs {
+			if _, ok := stepless[he.Host]; !ok {
+				stepless[he.Host] = he.Step
+			}
+		}
+	}
 	whole := err == nil && !interrupted // the script ran to its end
 	seen := map[string]bool{}
 	for _, h := range r.order {
@@ -444,6 +456,9 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 		case h.failed != nil:
 			row.Result, row.FailedStep = "failed", string(h.failed.step.Action)
 			sum.Failed[h.name] = string(h.failed.step.Action)
+		case stepless[h.name] != "":
+			row.Result, row.FailedStep = "failed", stepless[h.name]
+			sum.Failed[h.name] = stepless[h.name]
 		case h.changed:
 			row.Result = "changed"
 		case h.activated:
