@@ -21,6 +21,10 @@ type Skip struct {
 	Reason string `json:"reason"`
 }
 
+// Unreachable begins the Reason of a selected host that fleet run
+// --skip-unreachable left out because it did not answer SSH.
+const Unreachable = "unreachable"
+
 // Select applies a selector to the inventory. A selector is a comma
 // separated list of terms, OR-ed: a host name, a glob such as "rpi*", or
 // "@tag". An empty selector selects every host. A term that matches no

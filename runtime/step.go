@@ -69,6 +69,10 @@ type StepResult struct {
 	Previous string `json:"previous,omitempty"` // activate: system before
 	Current  string `json:"current,omitempty"`  // activate: system after
 	ExitCode int    `json:"exit_code,omitempty"`
+	// reboot: whether the host restarted, and why (or why not, with
+	// if_needed).
+	Rebooted bool   `json:"rebooted,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // StepFunc does the work of one step through the run's Executor. The

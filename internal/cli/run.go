@@ -43,8 +43,16 @@ Examples:
   fleet run --ssh-config lab.ssh_config --override-input nixpkgs=./mini-nixpkgs
   fleet run --json | jq 'select(.event == "step_end" and .result == "failed")'
   fleet run --log-dir logs/ -v
-  fleet run --closures closures.json   # what fleet build --out wrote: no evaluation`,
-		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag),
+  fleet run --closures closures.json   # what fleet build --out wrote: no evaluation
+  fleet run --skip-unreachable         # deploy the hosts that answer, list the others
+
+Before building, run dials every selected host once (-p at a time). A
+host that does not answer stops the run there, naming it, with exit 1:
+nothing is built and no host changes. With --skip-unreachable such hosts
+are left out instead (a line each, "unreachable, skipped" in the
+summary) and the others are deployed; the exit status is then that of
+their deploy.`,
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag, skipUnreachableFlag),
 		Action: func(c *cli.Context) error { return deploy(c, "") },
 	}
 }
@@ -76,6 +84,16 @@ func deploy(c *cli.Context, strategy string) error {
 	given, err := givenClosures(c, deployable(sel.Selected))
 	if err != nil {
 		return err
+	}
+	if strategy == "" {
+		if err := reachability(c, opts, sel); err != nil {
+			// Nothing was built or touched: the output still ends with
+			// its summary, the unreachable hosts failed.
+			if obs, oerr := newRunOutput(c, sel); oerr == nil {
+				obs.Finish(err, false)
+			}
+			return err
+		}
 	}
 	if strategy == "" { // keys only (upload-keys) need no Nix
 		// Given closures are not evaluated: the flakes need no lock.

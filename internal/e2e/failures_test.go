@@ -91,32 +91,74 @@ func TestActivationFailure(t *testing.T) {
 	}
 }
 
-// TestUnreachableHost stops b's sshd: b fails fast with a clear error,
-// a and c are deployed.
+// TestUnreachableHost stops b's sshd. Without --skip-unreachable the
+// run stops before building, naming b and its address: nothing is built,
+// no host changes, exit 1. With it, b is left out (a line, "unreachable,
+// skipped" in the summary) and a and c are deployed, exit 0.
 func TestUnreachableHost(t *testing.T) {
 	l := startLab(t, lab.Options{Hosts: []string{"a", "b", "c"}})
 	if err := l.Host("b").StopSSHD(); err != nil {
 		t.Fatal(err)
 	}
+	file := fleetDir(t, l, "1.0", nil)
 	start := time.Now()
-	r := fleet(t, runArgs(l, fleetDir(t, l, "1.0", nil))...)
+	r := fleet(t, runArgs(l, file)...)
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1", r.code)
 	}
 	if d := time.Since(start); d > 60*time.Second {
 		t.Errorf("took %v", d)
 	}
-	if !strings.Contains(r.stderr, "b: push failed") || !strings.Contains(r.stderr, "127.0.0.3:22") {
-		t.Errorf("stderr does not name host, step and address:\n%s", r.stderr)
+	if !strings.Contains(r.stderr, "b: connect failed") || !strings.Contains(r.stderr, "127.0.0.3:22") || !strings.Contains(r.stderr, "nothing was built") {
+		t.Errorf("stderr does not name host and address:\n%s", r.stderr)
 	}
-	cl := closures(events(t, r.stdout))
+	evs := events(t, r.stdout)
+	for _, e := range evs {
+		if e.Event == "step_start" {
+			t.Errorf("a step ran: %+v", e.Step)
+		}
+	}
+	if last := evs[len(evs)-1]; last.Event != "summary" || last.Failed["b"] != "connect" || len(last.Changed) != 0 {
+		t.Errorf("summary %+v", last)
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if got := current(t, l.Host(name)); got != "" {
+			t.Errorf("%s changed: %q", name, got)
+		}
+	}
+
+	r = fleet(t, append(runArgs(l, file), "--skip-unreachable")...)
+	if r.code != 0 {
+		t.Fatalf("--skip-unreachable: exit %d, want 0", r.code)
+	}
+	if !strings.Contains(r.stderr, "b: unreachable, skipped") {
+		t.Errorf("no line about b:\n%s", r.stderr)
+	}
+	evs = events(t, r.stdout)
+	cl := closures(evs)
 	for _, name := range []string{"a", "c"} {
-		if got := current(t, l.Host(name)); got != cl[name] {
+		if got := current(t, l.Host(name)); got == "" || got != cl[name] {
 			t.Errorf("%s runs %q, want %q", name, got, cl[name])
 		}
 	}
-	if got := current(t, l.Host("b")); got != "" {
-		t.Errorf("b changed: %q", got)
+	if got := current(t, l.Host("b")); got != "" || cl["b"] != "" {
+		t.Errorf("b changed: %q (built %q)", got, cl["b"])
+	}
+	var sum struct {
+		Result  string            `json:"result"`
+		Skipped map[string]string `json:"skipped"`
+		Hosts   []struct{ Host, Result string }
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, h := range sum.Hosts {
+		rows[h.Host] = h.Result
+	}
+	if sum.Result != "ok" || !strings.Contains(sum.Skipped["b"], "127.0.0.3:22") || rows["b"] != "unreachable, skipped" || rows["a"] != "changed" {
+		t.Errorf("summary %+v", sum)
 	}
 }
 

@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 )
@@ -153,6 +154,17 @@ func summaryBlock(st style, sum *Summary, width int) []string {
 	out := []string{
 		"  changed: " + Sanitize(list(sum.Changed)),
 		"  failed:  " + Sanitize(list(sum.failedList())),
+	}
+	if len(sum.Skipped) > 0 {
+		var skipped []string
+		for h := range sum.Skipped {
+			skipped = append(skipped, h+" (unreachable)")
+		}
+		sort.Strings(skipped)
+		out = append(out, "  skipped: "+Sanitize(list(skipped)))
+	}
+	if len(sum.Rebooted) > 0 {
+		out = append(out, "  rebooted: "+Sanitize(list(sum.Rebooted)))
 	}
 	if f := sum.FirstFailure; f != nil {
 		out = append(out, st.red(fmt.Sprintf("  first failure: %s %s: %s", Sanitize(hostLabel(f.Host)), Sanitize(f.Step), oneLine(f.Error))))

@@ -103,6 +103,7 @@ type hostState struct {
 	activated     bool
 	changed       bool
 	staged        bool // a build or push of it ended well
+	rebooted      bool // a reboot step of it restarted it
 }
 
 // stepState is one step in flight or done.
@@ -296,6 +297,8 @@ func (r *Renderer) StepFinished(st *runtime.Step, err error, d time.Duration) {
 		}
 	} else if st.Action == "build" || st.Action == "push" {
 		h.staged = true
+	} else if st.Action == "reboot" {
+		h.rebooted = h.rebooted || (st.Result != nil && st.Result.Rebooted)
 	} else if res := st.Result; res != nil && (st.Action == "activate" || st.Action == "rollback") {
 		if !h.activated {
 			h.before = res.Previous
@@ -386,9 +389,14 @@ type Summary struct {
 	Result  string            `json:"result"` // ok, failed, interrupted
 	Changed []string          `json:"changed"`
 	Failed  map[string]string `json:"failed"` // host -> first failed step
-	Elapsed time.Duration     `json:"-"`
-	Error   string            `json:"error,omitempty"`
-	Hosts   []HostSummary     `json:"hosts"`
+	// Skipped are the selected hosts left out before anything was built
+	// (fleet run --skip-unreachable), with why.
+	Skipped map[string]string `json:"skipped,omitempty"`
+	// Rebooted are the hosts a reboot step restarted, sorted.
+	Rebooted []string      `json:"rebooted,omitempty"`
+	Elapsed  time.Duration `json:"-"`
+	Error    string        `json:"error,omitempty"`
+	Hosts    []HostSummary `json:"hosts"`
 	// Actions are the step kinds of the run, in the table's order.
 	Actions []string `json:"-"`
 	// FirstFailure is the first step that failed, if any.
@@ -409,6 +417,7 @@ type HostSummary struct {
 	Steps      map[string]int64 `json:"steps_ms"` // time per step kind
 	Previous   string           `json:"previous,omitempty"`
 	Current    string           `json:"current,omitempty"`
+	Rebooted   bool             `json:"rebooted,omitempty"`
 	times      map[string]time.Duration
 }
 
@@ -475,9 +484,23 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 		if h.changed {
 			sum.Changed = append(sum.Changed, h.name)
 		}
+		if h.rebooted {
+			row.Rebooted = true
+			sum.Rebooted = append(sum.Rebooted, h.name)
+		}
 		sum.Hosts = append(sum.Hosts, row)
 	}
+	for _, s := range r.sel.Skipped {
+		if why, ok := strings.CutPrefix(s.Reason, runtime.Unreachable); ok {
+			if sum.Skipped == nil {
+				sum.Skipped = map[string]string{}
+			}
+			sum.Skipped[s.Host] = strings.TrimPrefix(strings.TrimPrefix(why, ":"), " ")
+			sum.Hosts = append(sum.Hosts, HostSummary{Host: s.Host, Result: "unreachable, skipped", Steps: map[string]int64{}})
+		}
+	}
 	sort.Strings(sum.Changed)
+	sort.Strings(sum.Rebooted)
 	for _, a := range actionOrder {
 		if seen[a] {
 			sum.Actions = append(sum.Actions, a)
