@@ -61,7 +61,9 @@ func (DryExecutor) UploadKey(ctx context.Context, h *Host, key *Secret) (string,
 }
 
 // Reboot pretends the host came back.
-func (DryExecutor) Reboot(ctx context.Context, h *Host, timeout time.Duration) error { return nil }
+func (DryExecutor) Reboot(ctx context.Context, h *Host, o RebootOptions) (*RebootResult, error) {
+	return &RebootResult{}, nil
+}
 
 // Sleep returns at once: a plan does not wait.
 func (DryExecutor) Sleep(ctx context.Context, d time.Duration) error { return nil }

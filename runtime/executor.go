@@ -29,8 +29,10 @@ type Executor interface {
 	// Sleep waits for d, or until ctx is done.
 	Sleep(ctx context.Context, d time.Duration) error
 	// Reboot restarts the host and waits until it is back (a new boot
-	// id, sshd answering), at most timeout.
-	Reboot(ctx context.Context, h *Host, timeout time.Duration) error
+	// id, sshd answering), at most o.Timeout. With o.IfNeeded it first
+	// compares the booted system's kernel, initrd and kernel modules
+	// with the new system's and restarts only if they differ.
+	Reboot(ctx context.Context, h *Host, o RebootOptions) (*RebootResult, error)
 	// UploadKey gets the key's content (reading its file or running its
 	// command here) and installs it on the host atomically; it returns
 	// the content's Hash.
@@ -44,6 +46,18 @@ type ActivateOptions struct {
 	// system over a fresh SSH connection within Confirm, the host rolls
 	// itself back to the system it ran before. Zero disables it.
 	Confirm time.Duration
+}
+
+// RebootOptions say how to reboot.
+type RebootOptions struct {
+	Timeout  time.Duration // to be back with a new boot id
+	IfNeeded bool          // only if the kernel, initrd or modules changed
+}
+
+// RebootResult says whether a host restarted, and why (or why not).
+type RebootResult struct {
+	Rebooted bool
+	Reason   string // e.g. "kernel, initrd changed"
 }
 
 // CheckSpec is one health check: exactly one of Cmd (run on the host,

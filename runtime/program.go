@@ -96,6 +96,20 @@ func CheckGoal(goal string) error {
 	return nil
 }
 
+// RebootModes are the values of fleet run --reboot, the default
+// strategy's ctx.reboot.
+var RebootModes = []string{"never", "if-needed", "always"}
+
+// CheckReboot: see CheckGoal.
+func CheckReboot(mode string) error {
+	for _, m := range RebootModes {
+		if m == mode {
+			return nil
+		}
+	}
+	return &UsageError{Msg: fmt.Sprintf("--reboot %q: must be one of never, if-needed, always", mode)}
+}
+
 // CheckParallel: see CheckGoal.
 func CheckParallel(n int) error {
 	if n < 1 {

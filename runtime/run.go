@@ -25,6 +25,12 @@ type RunOptions struct {
 	Goal     string
 	Parallel int
 	DryRun   bool
+	// Reboot is ctx.reboot, what the default strategy does after
+	// activating: never (""), if-needed or always (fleet run --reboot).
+	Reboot string
+	// Generation is ctx.generation: the generation fleet rollback --to
+	// asks for, 0 for the previous one.
+	Generation int
 	// Strategy, when set, names a stdlib file ("@fleet//keys.star")
 	// whose deploy(ctx) runs instead of the script's.
 	Strategy string
@@ -60,6 +66,8 @@ type Run struct {
 	goal     string
 	parallel int
 	dryRun   bool
+	reboot   string
+	gen      int
 	// secretKey keys SecretTag.
 	secretKey []byte
 
@@ -92,6 +100,10 @@ func newDeployRun(ctx context.Context, p *Program, o RunOptions) *Run {
 	r.deploy = true
 	r.exec, r.observer = o.Executor, o.Observer
 	r.goal, r.parallel, r.dryRun = o.Goal, o.Parallel, o.DryRun
+	r.reboot, r.gen = o.Reboot, o.Generation
+	if r.reboot == "" {
+		r.reboot = "never"
+	}
 	r.secretKey = o.SecretKey
 	if o.Stop != nil {
 		r.stop = o.Stop
@@ -154,11 +166,13 @@ func (r *Run) call(name, strategy string, sel *Selection) ([]*Step, error) {
 // ctxValue is the ctx value passed to deploy(ctx).
 func (r *Run) ctxValue(sel *Selection) starlark.Value {
 	ctx := starlarkstruct.FromStringDict(starlark.String("ctx"), starlark.StringDict{
-		"hosts":     hostList(sel.Selected),
-		"all_hosts": hostList(r.prog.hosts),
-		"goal":      starlark.String(r.goal),
-		"parallel":  starlark.MakeInt(r.parallel),
-		"dry_run":   starlark.Bool(r.dryRun),
+		"hosts":      hostList(sel.Selected),
+		"all_hosts":  hostList(r.prog.hosts),
+		"goal":       starlark.String(r.goal),
+		"parallel":   starlark.MakeInt(r.parallel),
+		"dry_run":    starlark.Bool(r.dryRun),
+		"reboot":     starlark.String(r.reboot),
+		"generation": starlark.MakeInt(r.gen),
 	})
 	ctx.Freeze()
 	return ctx

@@ -41,9 +41,11 @@ type Step struct {
 	Confirm int      `json:"confirm,omitempty"` // activate: dead-man window, seconds
 	Check   string   `json:"check,omitempty"`   // check: what is checked
 	Seconds float64  `json:"seconds,omitempty"` // sleep, reboot's timeout
-	Key     *KeyInfo `json:"key,omitempty"`     // upload-key
-	Group   string   `json:"group,omitempty"`   // e.g. "wave 1/2", from parallel(name=...)
-	Limit   int      `json:"limit,omitempty"`   // parallelism of the enclosing parallel()
+	// IfNeeded: reboot only if the kernel, initrd or modules changed.
+	IfNeeded bool     `json:"if_needed,omitempty"`
+	Key      *KeyInfo `json:"key,omitempty"`   // upload-key
+	Group    string   `json:"group,omitempty"` // e.g. "wave 1/2", from parallel(name=...)
+	Limit    int      `json:"limit,omitempty"` // parallelism of the enclosing parallel()
 
 	// Result is filled in when a real step ends.
 	Result *StepResult `json:"result,omitempty"`

@@ -34,7 +34,7 @@ Examples:
   fleet plan --json | jq '.steps[] | select(.action == "activate")'
   fleet plan --events | jq -c 'select(.event == "step_start") | .step'
   fleet plan --diff --on @server`,
-		Flags: commonFlags(jsonFlag, eventsFlag, stateDirFlag, closuresFlag, diffFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag),
+		Flags: commonFlags(jsonFlag, eventsFlag, stateDirFlag, closuresFlag, diffFlag, rebootFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag),
 		Action: func(c *cli.Context) error {
 			prog, err := setup(c)
 			if err != nil {
@@ -82,11 +82,11 @@ Examples:
 				if err != nil {
 					return err
 				}
-				_, err = prog.PlanWith(c.Context, sel, runtime.RunOptions{Executor: dry, Observer: r, Goal: c.String("goal"), Parallel: c.Int("parallel"), SecretKey: key})
+				_, err = prog.PlanWith(c.Context, sel, runtime.RunOptions{Executor: dry, Observer: r, Goal: c.String("goal"), Parallel: c.Int("parallel"), SecretKey: key, Reboot: c.String("reboot")})
 				r.Finish(err, false)
 				return err
 			}
-			plan, err := prog.PlanWith(c.Context, sel, runtime.RunOptions{Executor: dry, Observer: ui.PlanLog{W: c.App.ErrWriter}, Goal: c.String("goal"), Parallel: c.Int("parallel"), SecretKey: key})
+			plan, err := prog.PlanWith(c.Context, sel, runtime.RunOptions{Executor: dry, Observer: ui.PlanLog{W: c.App.ErrWriter}, Goal: c.String("goal"), Parallel: c.Int("parallel"), SecretKey: key, Reboot: c.String("reboot")})
 			if err != nil {
 				return err
 			}

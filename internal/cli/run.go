@@ -20,6 +20,7 @@ var (
 	overrideFlag  = &cli.StringSliceFlag{Name: "override-input", Usage: "`NAME=FLAKE`: use FLAKE as input NAME of the flakes nixos_system() evaluates, like nix --override-input (repeatable)"}
 	buildersFlag  = &cli.StringFlag{Name: "builders", Usage: "Nix remote builders, passed to Nix as --builders"}
 	evalLimitFlag = &cli.IntFlag{Name: "eval-limit", Usage: "at most `N` hosts per Nix evaluator process (several run at once, one per core); 0: as many as this machine's memory holds at ~1 GB each"}
+	rebootFlag    = &cli.StringFlag{Name: "reboot", Usage: "after activating, the default strategy reboots: never, if-needed (the kernel, initrd or modules changed) or always", Value: "never", Action: checkFlag(runtime.CheckReboot)}
 	logDirFlag    = &cli.StringFlag{Name: "log-dir", Usage: "keep one log file per host in `DIR` (HOST.log) with every event and log line of that host"}
 )
 
@@ -45,6 +46,7 @@ Examples:
   fleet run --log-dir logs/ -v
   fleet run --closures closures.json   # what fleet build --out wrote: no evaluation
   fleet run --skip-unreachable         # deploy the hosts that answer, list the others
+  fleet run --goal boot --reboot=if-needed   # reboot where the kernel changed
 
 Before building, run dials every selected host once (-p at a time). A
 host that does not answer stops the run there, naming it, with exit 1:
@@ -52,7 +54,7 @@ nothing is built and no host changes. With --skip-unreachable such hosts
 are left out instead (a line each, "unreachable, skipped" in the
 summary) and the others are deployed; the exit status is then that of
 their deploy.`,
-		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag, skipUnreachableFlag),
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag, skipUnreachableFlag, rebootFlag),
 		Action: func(c *cli.Context) error { return deploy(c, "") },
 	}
 }
@@ -126,7 +128,7 @@ func deploy(c *cli.Context, strategy string) error {
 	}
 	_, err = prog.Deploy(c.Context, sel, runtime.RunOptions{
 		Executor: ex, Observer: runtime.Fanout(obs, jw), Goal: c.String("goal"), Parallel: c.Int("parallel"),
-		Stop: stopChan(c), Strategy: strategy, SecretKey: key,
+		Stop: stopChan(c), Strategy: strategy, SecretKey: key, Reboot: c.String("reboot"), Generation: c.Int("to"),
 	})
 	interrupted := c.Context.Err() != nil || errors.Is(err, context.Canceled)
 	select {

@@ -357,7 +357,7 @@ func TestReboot(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, e, _, ctx := tt.setup(t)
-			err := e.Reboot(ctx, testH, time.Minute)
+			_, err := e.Reboot(ctx, testH, runtime.RebootOptions{Timeout: time.Minute})
 			tt.check(t, f, err)
 			if f.redials != 1 {
 				t.Errorf("%d redials, want 1: the old connection dies with the reboot", f.redials)

@@ -94,6 +94,9 @@ func Done(s *runtime.Step) string {
 	case "sleep":
 		return fmt.Sprintf("Slept %gs", s.Seconds)
 	case "reboot":
+		if r := s.Result; r != nil && !r.Rebooted {
+			return "No reboot needed (" + r.Reason + ")"
+		}
 		return "Rebooted, back up"
 	case "upload-key":
 		if s.Key != nil {
@@ -131,6 +134,14 @@ func outcome(s *runtime.Step) string {
 		return ""
 	case "check":
 		return s.Check
+	case "reboot":
+		if r == nil {
+			return ""
+		}
+		if !r.Rebooted {
+			return "not needed: " + r.Reason
+		}
+		return "rebooted: " + r.Reason
 	case "upload-key":
 		if s.Key != nil {
 			return s.Key.Dest

@@ -77,6 +77,9 @@ func Describe(st *runtime.Step) string {
 		}
 	case "reboot":
 		s = fmt.Sprintf("%s, back within %gs", st.Target, st.Seconds)
+		if st.IfNeeded {
+			s += ", if the kernel, initrd or modules changed"
+		}
 	case "sleep":
 		s = fmt.Sprintf("%gs", st.Seconds)
 	case "run":

@@ -7,6 +7,8 @@
 #     bin/switch-to-configuration     see ./switch-to-configuration.sh
 #     packages                        environment.systemPackages, one per line
 #     payload                         fleet.test.payload store paths, one per line
+#     kernel, initrd, kernel-modules  links into <linux-<hostName>>, only when
+#                                     fleet.test.kernel is set (its version)
 #
 # Builders run with an empty PATH and no stdenv: /bin/sh + absolute paths.
 { lib, system, config, configJSON }:
@@ -78,6 +80,27 @@ let
   };
   payloadPaths = lib.concatMap (indices: let drv = payloadChunk indices; in map (i: drv."p${toString i}") indices) chunks;
 
+  # --- fleet.test.kernel ----------------------------------------------------------
+  # A stand-in kernel, initrd and modules tree whose content is the version
+  # string: changing the option changes the paths that reboot(if_needed)
+  # compares with /run/booted-system's.
+  kernelVersion = test.kernel or null;
+  kernel = mkDerivation {
+    name = "linux-${hostName}";
+    version = toString kernelVersion;
+    script = ''
+      /bin/mkdir -p "$out/lib/modules/$version"
+      printf 'kernel %s\n' "$version" >"$out/bzImage"
+      printf 'initrd %s\n' "$version" >"$out/initrd"
+      printf 'modules %s\n' "$version" >"$out/lib/modules/$version/modules.dep"
+    '';
+  };
+  kernelLinks = if kernelVersion == null then "" else ''
+    /bin/ln -s ${kernel}/bzImage "$out/kernel"
+    /bin/ln -s ${kernel}/initrd "$out/initrd"
+    /bin/ln -s ${kernel}/lib/modules "$out/kernel-modules"
+  '';
+
   # --- bin/switch-to-configuration --------------------------------------------------
   boolTo01 = b: if b then "1" else "0";
   switchScript = builtins.replaceStrings
@@ -108,7 +131,7 @@ let
       /bin/chmod 0555 "$out/bin/switch-to-configuration"
       /bin/cp "$packagesPath" "$out/packages"
       /bin/cp "$payloadPath" "$out/payload"
-    '';
+    '' + kernelLinks;
   };
 in
 {
