@@ -21,10 +21,16 @@ const fakeRebootScript = `#!/bin/sh
 // machine's reboot: the test stops unless both stand-ins are in place.
 func fakeReboot(t *testing.T, h *lab.Host) string {
 	t.Helper()
+	return fakeRebootWith(t, h, fakeRebootScript)
+}
+
+// fakeRebootWith is fakeReboot with script as the stand-in.
+func fakeRebootWith(t *testing.T, h *lab.Host, script string) string {
+	t.Helper()
 	exec(t, h, "set -e\n"+
 		"cat /proc/sys/kernel/random/uuid > /tmp/.boot_id\n"+
 		"mount --bind /tmp/.boot_id /proc/sys/kernel/random/boot_id\n"+
-		"printf '%s' "+shell.Quote(fakeRebootScript)+" > /tmp/.fake-reboot\n"+
+		"printf '%s' "+shell.Quote(script)+" > /tmp/.fake-reboot\n"+
 		"chmod 755 /tmp/.fake-reboot\n"+
 		"for f in /usr/sbin/reboot /usr/bin/systemctl; do if [ -e \"$f\" ]; then mount --bind /tmp/.fake-reboot \"$f\"; fi; done\n")
 	check := exec(t, h, `for f in reboot systemctl; do p=$(command -v $f) || continue; grep -q FLEET-FAKE-REBOOT "$p" || echo "REAL $p"; done`)
