@@ -48,6 +48,11 @@ func (DryExecutor) Rollback(ctx context.Context, h *Host) (*ActivateResult, erro
 	return &ActivateResult{}, nil
 }
 
+// RollbackTo pretends to go to generation gen.
+func (DryExecutor) RollbackTo(ctx context.Context, h *Host, gen int) (*ActivateResult, error) {
+	return &ActivateResult{}, nil
+}
+
 // Check pretends the host is healthy.
 func (DryExecutor) Check(ctx context.Context, h *Host, c *CheckSpec) error { return nil }
 

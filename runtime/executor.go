@@ -22,6 +22,8 @@ type Executor interface {
 	Activate(ctx context.Context, h *Host, closure string, o ActivateOptions) (*ActivateResult, error)
 	// Rollback switches the host back to its previous system generation.
 	Rollback(ctx context.Context, h *Host) (*ActivateResult, error)
+	// RollbackTo switches the host to its system generation gen.
+	RollbackTo(ctx context.Context, h *Host, gen int) (*ActivateResult, error)
 	// Run runs argv on the host.
 	Run(ctx context.Context, h *Host, argv []string) (*RunResult, error)
 	// Check makes one attempt of a health check; nil means healthy.

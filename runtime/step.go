@@ -41,6 +41,8 @@ type Step struct {
 	Confirm int      `json:"confirm,omitempty"` // activate: dead-man window, seconds
 	Check   string   `json:"check,omitempty"`   // check: what is checked
 	Seconds float64  `json:"seconds,omitempty"` // sleep, reboot's timeout
+	// Generation: rollback to this system generation (0: the previous).
+	Generation int `json:"generation,omitempty"`
 	// IfNeeded: reboot only if the kernel, initrd or modules changed.
 	IfNeeded bool     `json:"if_needed,omitempty"`
 	Key      *KeyInfo `json:"key,omitempty"`   // upload-key

@@ -38,7 +38,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	// A deploy stops gently on the first interrupt (nothing new starts,
 	// steps in flight finish) and aborts on the second; anything else
 	// stops at once.
-	gentle := len(args) > 1 && (args[1] == "run" || args[1] == "upload-keys")
+	gentle := len(args) > 1 && (args[1] == "run" || args[1] == "upload-keys" || args[1] == "rollback")
 	stopping := make(chan struct{})
 	app.Metadata = map[string]any{"stop": (<-chan struct{})(stopping)}
 	sigs := make(chan os.Signal, 2)
@@ -100,6 +100,8 @@ Examples:
 			execCommand(),
 			statusCommand(),
 			historyCommand(),
+			generationsCommand(),
+			rollbackCommand(),
 			exportCommand(),
 			initCommand(),
 			uploadKeysCommand(),

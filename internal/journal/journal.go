@@ -34,6 +34,9 @@ type Record struct {
 	Step     string             `json:"step,omitempty"`   // the step that failed
 	Error    string             `json:"error,omitempty"`
 	Steps    map[string]float64 `json:"steps,omitempty"` // seconds per action
+	// Generation is the system generation a rollback went to (fleet
+	// rollback --to), 0 for the previous one.
+	Generation int `json:"generation,omitempty"`
 }
 
 // DefaultDir is where the journal lives unless --state-dir says.
@@ -144,6 +147,11 @@ func (w *Writer) StepFinished(s *runtime.Step, err error, d time.Duration) {
 		return
 	}
 	r := Record{Host: s.Host, Event: "result", Goal: s.Goal, Closure: s.Closure, Steps: copySteps(hs.steps)}
+	if s.Action == "rollback" {
+		// A rollback switches (fleet rollback, rollback()): to the
+		// previous generation, or to Generation.
+		r.Goal, r.Generation = "switch", s.Generation
+	}
 	switch {
 	case err != nil:
 		r.Result, r.Step, r.Error = "failed", string(s.Action), firstLine(err.Error())

@@ -65,6 +65,9 @@ func Describe(st *runtime.Step) string {
 		}
 	case "rollback":
 		s = "to the previous generation on " + st.Target
+		if st.Generation > 0 {
+			s = fmt.Sprintf("to generation %d on %s", st.Generation, st.Target)
+		}
 	case "check":
 		if strings.HasPrefix(st.Check, "http ") {
 			s = st.Check + " (from this machine)"

@@ -104,6 +104,7 @@ type hostState struct {
 	changed       bool
 	staged        bool // a build or push of it ended well
 	rebooted      bool // a reboot step of it restarted it
+	rolledBack    bool // a rollback put another system in place
 }
 
 // stepState is one step in flight or done.
@@ -308,6 +309,9 @@ func (r *Renderer) StepFinished(st *runtime.Step, err error, d time.Duration) {
 		if st.Action == "activate" && res.Current != res.Previous {
 			h.changed = true
 		}
+		if st.Action == "rollback" && res.Current != res.Previous {
+			h.rolledBack = true
+		}
 	}
 	for _, v := range r.views {
 		v.stepEnd(r, s)
@@ -407,7 +411,7 @@ type Summary struct {
 type HostSummary struct {
 	Host string `json:"host"`
 	// Result is changed, unchanged (activated the system it ran
-	// already), ok (steps ran, no activation), failed or not run (the
+	// already), rolled back (only a rollback changed its system), ok (steps ran, no activation), failed or not run (the
 	// script gave it no step). A run cut short (interrupted, stopped,
 	// failed) cannot say a host it never finished is ok: one none of
 	// whose steps ran is not started, one whose system was built or
@@ -470,6 +474,8 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 			sum.Failed[h.name] = stepless[h.name]
 		case h.changed:
 			row.Result = "changed"
+		case h.rolledBack:
+			row.Result = "rolled back"
 		case h.activated:
 			row.Result = "unchanged"
 		case !whole && h.ended == 0:
