@@ -126,8 +126,12 @@ func deploy(c *cli.Context, strategy string) error {
 	if err != nil {
 		return err
 	}
+	goal := c.String("goal")
+	if goal == "" { // fleet rollback: its hosts switch
+		goal = "switch"
+	}
 	_, err = prog.Deploy(c.Context, sel, runtime.RunOptions{
-		Executor: ex, Observer: runtime.Fanout(obs, jw), Goal: c.String("goal"), Parallel: c.Int("parallel"),
+		Executor: ex, Observer: runtime.Fanout(obs, jw), Goal: goal, Parallel: c.Int("parallel"),
 		Stop: stopChan(c), Strategy: strategy, SecretKey: key, Reboot: c.String("reboot"), Generation: c.Int("to"),
 	})
 	interrupted := c.Context.Err() != nil || errors.Is(err, context.Canceled)
