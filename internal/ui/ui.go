@@ -460,6 +460,9 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 	whole := err == nil && !interrupted // the script ran to its end
 	seen := map[string]bool{}
 	for _, h := range r.order {
+		// A host rolled back to the system it started from (a failed
+		// check's on_failure = "rollback") did not change.
+		changed := h.changed && h.after != h.before
 		row := HostSummary{Host: h.name, Steps: map[string]int64{}, times: h.times, Previous: h.before, Current: h.after}
 		for a, d := range h.times {
 			row.Steps[a] = d.Milliseconds()
@@ -472,7 +475,7 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 		case stepless[h.name] != "":
 			row.Result, row.FailedStep = "failed", stepless[h.name]
 			sum.Failed[h.name] = stepless[h.name]
-		case h.changed:
+		case changed:
 			row.Result = "changed"
 		case h.rolledBack:
 			row.Result = "rolled back"
@@ -487,7 +490,7 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 		default:
 			row.Result = "not run"
 		}
-		if h.changed {
+		if changed {
 			sum.Changed = append(sum.Changed, h.name)
 		}
 		if h.rebooted {
