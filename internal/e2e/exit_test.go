@@ -203,8 +203,15 @@ def deploy(ctx):
 				}
 				return ""
 			})},
-		{name: "doctor/success", args: func() []string { return overridden("doctor", v1, "--json") }, code: 0},
-		{name: "exec/success", args: func() []string { return append(with("exec", v1, "--json"), "--", "true") }, code: 0},
+		{name: "doctor/success", args: func() []string { return overridden("doctor", v1, "--json") }, code: 0,
+			json: jsonHas(doctorOK(true))},
+		{name: "exec/success", args: func() []string { return append(with("exec", v1, "--json"), "--", "true") }, code: 0,
+			json: jsonHas(func(v any) string {
+				if codes := perHost(v, "exit_code"); len(codes) != 3 || codes["a"] != 0.0 || codes["c"] != 0.0 {
+					return fmt.Sprint(codes)
+				}
+				return ""
+			})},
 		{name: "upload-keys/success", args: func() []string { return append([]string{"upload-keys", "--json"}, append(ssh, v1)...) }, code: 0,
 			summary: &want{result: "ok"}},
 		{name: "history/success", args: func() []string { return []string{"history", "--json"} }, code: 0,
@@ -264,8 +271,15 @@ def deploy(ctx):
 				}
 				return ""
 			})},
-		{name: "doctor/partial failure", args: func() []string { return overridden("doctor", v1, "--json") }, code: 1},
-		{name: "exec/partial failure", args: func() []string { return append(with("exec", v1, "--json"), "--", "true") }, code: 1},
+		{name: "doctor/partial failure", args: func() []string { return overridden("doctor", v1, "--json") }, code: 1,
+			json: jsonHas(doctorOK(false))},
+		{name: "exec/partial failure", args: func() []string { return append(with("exec", v1, "--json"), "--", "true") }, code: 1,
+			json: jsonHas(func(v any) string {
+				if codes, errs := perHost(v, "exit_code"), perHost(v, "error"); codes["a"] != 0.0 || errs["a"] != nil || errs["c"] == nil {
+					return fmt.Sprint(codes, errs)
+				}
+				return ""
+			})},
 		{name: "status/unreachable", args: func() []string { return overridden("status", v1, "--json") }, code: 1,
 			json: jsonHas(func(v any) string {
 				if st := perHost(v, "status"); st["c"] != "unreachable" {
@@ -302,6 +316,16 @@ def deploy(ctx):
 		if !ok {
 			break // the cases after rely on this one's outcome
 		}
+	}
+}
+
+// doctorOK checks fleet doctor --json's verdict.
+func doctorOK(ok bool) func(v any) string {
+	return func(v any) string {
+		if m, _ := v.(map[string]any); m == nil || m["ok"] != ok {
+			return fmt.Sprintf("want ok = %v", ok)
+		}
+		return ""
 	}
 }
 
