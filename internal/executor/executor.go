@@ -11,7 +11,9 @@
 // over SSH, locally and, in the tests, over a fake Host that keeps a
 // NixOS machine's state in memory. fleet doctor (doctor.go) diagnoses a
 // host over a connection of its own, from the same resolved endpoint and
-// privilege rule. Every remote command is an argv: internal/remote quotes
+// privilege rule; fleet run's reachability check (reach.go) dials each
+// host the same way, once. fleet generations and rollback --to
+// (generations.go) read and switch the system profile's generations. Every remote command is an argv: internal/remote quotes
 // it with internal/shell.
 package executor
 
