@@ -87,16 +87,6 @@ func deploy(c *cli.Context, strategy string) error {
 	if err != nil {
 		return err
 	}
-	if strategy == "" {
-		if err := reachability(c, opts, sel); err != nil {
-			// Nothing was built or touched: the output still ends with
-			// its summary, the unreachable hosts failed.
-			if obs, oerr := newRunOutput(c, sel); oerr == nil {
-				obs.Finish(err, false)
-			}
-			return err
-		}
-	}
 	if strategy == "" { // keys only (upload-keys) need no Nix
 		// Given closures are not evaluated: the flakes need no lock.
 		if err := preflight(c.Context, deployable(sel.Selected), opts.Overrides, given == nil); err != nil {
@@ -108,6 +98,18 @@ func deploy(c *cli.Context, strategy string) error {
 			return &runtime.UsageError{Msg: fmt.Sprintf("--closures %s: %v", c.String("closures"), err)}
 		}
 		opts.Closures = given
+	}
+	// This machine's checks came first (exit 2, no host touched); then
+	// every host is dialled once before anything is built.
+	if strategy == "" {
+		if err := reachability(c, opts, sel); err != nil {
+			// Nothing was built or touched: the output still ends with
+			// its summary, the unreachable hosts failed.
+			if obs, oerr := newRunOutput(c, sel); oerr == nil {
+				obs.Finish(err, false)
+			}
+			return err
+		}
 	}
 	obs, err := newRunOutput(c, sel)
 	if err != nil {

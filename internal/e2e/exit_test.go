@@ -123,7 +123,14 @@ def deploy(ctx):
 `)
 	v4 := rolloutDir(t, l, "4.0", map[string]string{"a": slow, "b": slow, "c": slow}, "")
 	out := filepath.Join(t.TempDir(), "closures.json")
-	run := func(file string, extra ...string) []string { return runArgs(l, file, extra...) }
+	// This test's journal alone: fleet history shows what it ran.
+	state := t.TempDir()
+	run := func(file string, extra ...string) []string {
+		return runArgs(l, file, append([]string{"--state-dir", state}, extra...)...)
+	}
+	rollback := func(file string, extra ...string) []string {
+		return append(append([]string{"rollback", "--json", "--state-dir", state}, append(ssh, extra...)...), file)
+	}
 	with := func(cmd, file string, extra ...string) []string {
 		return append(append(append([]string{cmd}, ssh...), extra...), file)
 	}
@@ -212,12 +219,14 @@ def deploy(ctx):
 				}
 				return ""
 			})},
-		{name: "upload-keys/success", args: func() []string { return append([]string{"upload-keys", "--json"}, append(ssh, v1)...) }, code: 0,
+		{name: "upload-keys/success", args: func() []string {
+			return append([]string{"upload-keys", "--json", "--state-dir", state}, append(ssh, v1)...)
+		}, code: 0,
 			summary: &want{result: "ok"}},
-		{name: "history/success", args: func() []string { return []string{"history", "--json"} }, code: 0,
+		{name: "history/success", args: func() []string { return []string{"history", "--json", "--state-dir", state} }, code: 0,
 			json: jsonHas(func(v any) string {
-				if arr, _ := v.([]any); len(arr) < 3 {
-					return "want the first run's hosts"
+				if res := perHost(v, "result"); len(res) != 3 || res["a"] != "switched" {
+					return fmt.Sprintf("want the first run's three hosts switched: %v", res)
 				}
 				return ""
 			})},
@@ -241,11 +250,18 @@ def deploy(ctx):
 		{name: "run/interrupt", args: func() []string { return run(v4) }, interrupt: `"action":"activate"`, code: 130,
 			summary: &want{result: "interrupted", changed: "?"},
 			after:   func(t *testing.T, r result) { v4a = current(t, a) }},
-		{name: "rollback/success", args: func() []string { return with("rollback", v4, "--json", "--on", "a") }, code: 0,
+		{name: "rollback/success", args: func() []string { return rollback(v4, "--on", "a") }, code: 0,
 			summary: &want{result: "ok", rows: map[string]string{"a": "rolled back"}}},
-		{name: "rollback/interrupt", args: func() []string { return with("rollback", v4, "--json", "--on", "a", "--to", genOf(v4a)) },
+		{name: "history/rollback", args: func() []string { return []string{"history", "--json", "--state-dir", state, "--on", "a"} }, code: 0,
+			json: jsonHas(func(v any) string {
+				if res := perHost(v, "result"); res["a"] != "rolled-back" {
+					return fmt.Sprintf("a's last entry is %v, want rolled-back", res["a"])
+				}
+				return ""
+			})},
+		{name: "rollback/interrupt", args: func() []string { return rollback(v4, "--on", "a", "--to", genOf(v4a)) },
 			interrupt: `"action":"rollback"`, code: 130, summary: &want{result: "interrupted"}},
-		{name: "rollback/usage", args: func() []string { return with("rollback", v4, "--json", "--to", "-1", "--on", "a") }, code: 2},
+		{name: "rollback/usage", args: func() []string { return rollback(v4, "--to", "-1", "--on", "a") }, code: 2},
 
 		{name: "run/unreachable", before: func(t *testing.T) {
 			if err := c.StopSSHD(); err != nil {
@@ -255,7 +271,7 @@ def deploy(ctx):
 			summary: &want{result: "failed", failed: "c:connect", rows: map[string]string{"a": "not started", "c": "failed"}}},
 		{name: "run/skip unreachable", args: func() []string { return run(v1, "--skip-unreachable") }, code: 0,
 			summary: &want{result: "ok", changed: "a,b", skipped: "c", rows: map[string]string{"c": "unreachable, skipped"}}},
-		{name: "rollback/partial failure", args: func() []string { return with("rollback", v1, "--json", "--on", "a,c") }, code: 1,
+		{name: "rollback/partial failure", args: func() []string { return rollback(v1, "--on", "a,c") }, code: 1,
 			summary: &want{result: "failed", failed: "c:rollback", rows: map[string]string{"a": "rolled back"}}},
 		{name: "generations/partial failure", args: func() []string { return with("generations", v1, "--json") }, code: 1,
 			json: jsonHas(func(v any) string {

@@ -28,6 +28,9 @@ func TestGenerationsAndRollback(t *testing.T) {
 		files, cls = append(files, f), append(cls, closures(events(t, r.stdout)))
 	}
 	file := files[2]
+	// The journal of this test's rollbacks alone: other tests roll back
+	// hosts named a and b too.
+	state := []string{"--state-dir", t.TempDir()}
 
 	type gens []struct {
 		Host        string `json:"host"`
@@ -70,7 +73,7 @@ func TestGenerationsAndRollback(t *testing.T) {
 	}
 
 	// Rollback: a to the previous generation, b to generation 1.
-	r = fleet(t, "rollback", "--json", "--ssh-config", l.SSHConfig, "--on", "a", file)
+	r = fleet(t, append(append([]string{"rollback", "--json", "--ssh-config", l.SSHConfig, "--on", "a"}, state...), file)...)
 	if r.code != 0 || current(t, a) != cls[1]["a"] || current(t, b) != cls[2]["b"] {
 		t.Fatalf("rollback --on a: exit %d, a runs %s, b %s", r.code, current(t, a), current(t, b))
 	}
@@ -78,7 +81,7 @@ func TestGenerationsAndRollback(t *testing.T) {
 	if sum := last[len(last)-1]; sum.Event != "summary" || len(sum.Failed) != 0 || !strings.Contains(r.stdout, `"result":"rolled back"`) {
 		t.Errorf("summary: %+v", sum)
 	}
-	r = fleet(t, "rollback", "--ssh-config", l.SSHConfig, "--on", "b", "--to", "1", file)
+	r = fleet(t, append(append([]string{"rollback", "--ssh-config", l.SSHConfig, "--on", "b", "--to", "1"}, state...), file)...)
 	if r.code != 0 || current(t, b) != cls[0]["b"] {
 		t.Fatalf("rollback --on b --to 1: exit %d, b runs %s", r.code, current(t, b))
 	}
@@ -96,7 +99,7 @@ func TestGenerationsAndRollback(t *testing.T) {
 	}
 
 	// The journal has both.
-	r = fleet(t, "history", "--json")
+	r = fleet(t, append([]string{"history", "--json"}, state...)...)
 	var hist []struct {
 		Host, Result, Previous, Current string
 		Generation                      int
@@ -116,7 +119,7 @@ func TestGenerationsAndRollback(t *testing.T) {
 	if strings.Join(rolled, ",") != "a,b" {
 		t.Errorf("history: rolled back %v", rolled)
 	}
-	if r := fleet(t, "history"); !strings.Contains(r.stdout, "rolled-back") {
+	if r := fleet(t, append([]string{"history"}, state...)...); !strings.Contains(r.stdout, "rolled-back") {
 		t.Errorf("history text:\n%s", r.stdout)
 	}
 
