@@ -10,6 +10,7 @@ import (
 
 	"github.com/fleet-deploy/fleet/internal/executor"
 	"github.com/fleet-deploy/fleet/internal/journal"
+	"github.com/fleet-deploy/fleet/internal/ui"
 	"github.com/fleet-deploy/fleet/runtime"
 	"github.com/urfave/cli/v2"
 )
@@ -99,10 +100,16 @@ func deploy(c *cli.Context, strategy string) error {
 		}
 		opts.Closures = given
 	}
+	var obs *ui.Renderer // made once the selection is final
+	if c.Bool("verbose") || c.String("log-dir") != "" {
+		opts.Log = func(line string) { obs.NixLog(line) }
+	}
+	ex := executor.New(opts)
+	defer ex.Close()
 	// This machine's checks came first (exit 2, no host touched); then
 	// every host is dialled once before anything is built.
 	if strategy == "" {
-		if err := reachability(c, opts, sel); err != nil {
+		if err := reachability(c, ex, sel); err != nil {
 			// Nothing was built or touched: the output still ends with
 			// its summary, the unreachable hosts failed.
 			if obs, oerr := newRunOutput(c, sel); oerr == nil {
@@ -111,15 +118,10 @@ func deploy(c *cli.Context, strategy string) error {
 			return err
 		}
 	}
-	obs, err := newRunOutput(c, sel)
+	obs, err = newRunOutput(c, sel)
 	if err != nil {
 		return err
 	}
-	if c.Bool("verbose") || c.String("log-dir") != "" {
-		opts.Log = obs.NixLog
-	}
-	ex := executor.New(opts)
-	defer ex.Close()
 	key, err := journal.SecretKey(stateDir(c))
 	if err != nil {
 		return err

@@ -11,7 +11,8 @@ import (
 
 // Unreachable checks, before a run builds anything, that every host
 // answers SSH: one connection each, dialled once (no retries), at most
-// parallel at a time, closed again. It returns the error of each host
+// parallel at a time. The connection is the host's for the rest of the
+// run, so the check costs no handshake of its own. It returns the error of each host
 // that does not answer, by name. As fleet doctor's "reachable" check,
 // only a failure to reach the host counts: a host whose key is unknown
 // or that refuses the login answers, and its deploy reports that as it
@@ -41,17 +42,29 @@ func (e *Executor) Unreachable(ctx context.Context, hosts []*runtime.Host, paral
 	return out
 }
 
-// reach dials h once; nil unless h could not be reached at all.
+// reach dials h once and keeps the connection as its machine's; nil
+// unless h could not be reached at all.
 func (e *Executor) reach(ctx context.Context, h *runtime.Host) error {
-	s, err := newSSHHost(e.opts.SSH, h)
+	m, err := e.machine(h)
 	if err != nil {
 		return nil // an ssh_config error: the deploy reports it
+	}
+	s, ok := m.host.(*sshHost)
+	if !ok {
+		return nil
 	}
 	ep := s.ep
 	ep.ConnectionAttempts = 1
 	conn, err := remote.Dial(ctx, ep)
 	if err == nil {
-		conn.Close()
+		s.mu.Lock()
+		if s.conn == nil && !s.closed {
+			s.conn, conn = conn, nil
+		}
+		s.mu.Unlock()
+		if conn != nil {
+			conn.Close()
+		}
 		return nil
 	}
 	var (
