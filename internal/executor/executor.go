@@ -50,6 +50,9 @@ type Executor struct {
 	// the tests put a fake here.
 	newHost func(*runtime.Host) (Host, error)
 
+	// closures is the local metadata of what the run pushes (push.go).
+	closures closures
+
 	mu       sync.Mutex
 	machines map[string]*machine // by host name
 }
