@@ -135,15 +135,15 @@ func (m *machine) serve(ctx context.Context, fn func(*nixserve.Session) error) e
 	outR.Close() // after an error, the server may still be writing an answer
 	inW.Close()
 	runErr := <-ran
-	if runErr != nil && !isLocal(err) {
+	if runErr != nil && !localFault(err) {
 		return runErr
 	}
 	return err
 }
 
-// isLocal reports whether err is about this machine: its store, not the
+// localFault reports whether err is about this machine: its store, not the
 // host or the connection.
-func isLocal(err error) bool {
+func localFault(err error) bool {
 	var local *localError
 	return errors.As(err, &local) || errors.Is(err, nixserve.ErrNARSize)
 }
