@@ -70,7 +70,7 @@ func (m *machine) copy(ctx context.Context, paths []*nixserve.PathInfo, progress
 			return fmt.Errorf("asking which paths are missing: %w", err)
 		}
 		var missing []*nixserve.PathInfo
-		w := &progressWriter{report: progress}
+		w := &progressWriter{report: progress, last: time.Now()}
 		for _, p := range paths {
 			if !valid[p.Path] {
 				missing = append(missing, p)
