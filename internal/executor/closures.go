@@ -33,6 +33,8 @@ type closures struct {
 	mu      sync.Mutex // held during a query: the pushes that wait for it find their paths after
 	pending []string   // announced roots not queried yet
 	infos   map[string]*nixserve.PathInfo
+	// nixStore runs the local nix-store; the tests replace it.
+	nixStore func(ctx context.Context, args []string) ([]byte, error)
 }
 
 // want announces roots that pushes will ask for.
@@ -50,6 +52,9 @@ func (c *closures) of(ctx context.Context, roots ...string) ([]*nixserve.PathInf
 	if c.infos == nil {
 		c.infos = map[string]*nixserve.PathInfo{}
 	}
+	if c.nixStore == nil {
+		c.nixStore = nixStore
+	}
 	var unknown []string
 	for _, r := range roots {
 		if c.infos[r] == nil {
@@ -57,7 +62,12 @@ func (c *closures) of(ctx context.Context, roots ...string) ([]*nixserve.PathInf
 		}
 	}
 	if len(unknown) > 0 {
-		batch := slices.Concat(unknown, c.pending)
+		batch := slices.Clip(unknown)
+		for _, r := range c.pending {
+			if c.infos[r] == nil && !slices.Contains(unknown, r) {
+				batch = append(batch, r)
+			}
+		}
 		err := c.query(ctx, batch)
 		if err != nil && len(batch) > len(unknown) {
 			// One bad root must not fail the others' pushes: ask for
@@ -74,7 +84,7 @@ func (c *closures) of(ctx context.Context, roots ...string) ([]*nixserve.PathInf
 
 // query adds the metadata of the closures of roots.
 func (c *closures) query(ctx context.Context, roots []string) error {
-	out, err := nixStore(ctx, append([]string{"--query", "--requisites"}, roots...))
+	out, err := c.nixStore(ctx, append([]string{"--query", "--requisites"}, roots...))
 	if err != nil {
 		return err
 	}
@@ -91,7 +101,7 @@ func (c *closures) query(ctx context.Context, roots []string) error {
 			size += len(paths[n]) + 1
 			n++
 		}
-		out, err := nixStore(ctx, append([]string{"--dump-db"}, paths[:n]...))
+		out, err := c.nixStore(ctx, append([]string{"--dump-db"}, paths[:n]...))
 		if err != nil {
 			return err
 		}

@@ -8,14 +8,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
+	"github.com/fleet-deploy/fleet/internal/nixconf"
 )
+
+func TestMain(m *testing.M) { os.Exit(nixconf.Isolated(m.Run)) }
 
 // TestDumpMatchesNix compares Dump with `nix-store --dump` on trees of
 // every kind of node: the bytes must be the same.
 func TestDumpMatchesNix(t *testing.T) {
-	if _, err := exec.LookPath("nix-store"); err != nil {
-		t.Skip("nix-store not installed")
-	}
+	labtest.RequireNix(t)
 	tree := func(t *testing.T) string {
 		dir := filepath.Join(t.TempDir(), "tree")
 		os.MkdirAll(filepath.Join(dir, "sub", "deeper"), 0o755)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/fleet-deploy/fleet/internal/lab/labtest"
 	"github.com/fleet-deploy/fleet/internal/nar"
 	"github.com/fleet-deploy/fleet/internal/nixconf"
 )
@@ -50,11 +51,9 @@ func (l *lockedBuffer) String() string {
 
 func start(t *testing.T, store string) *server {
 	t.Helper()
-	if _, err := exec.LookPath("nix-store"); err != nil {
-		t.Skip("nix-store not installed")
-	}
+	labtest.RequireNix(t)
 	if os.Geteuid() != 0 {
-		t.Skip("a chroot store needs root")
+		labtest.Skip(t, "a chroot store (nix-store --store DIR) needs root")
 	}
 	sv := &server{t: t, store: store}
 	sv.cmd = exec.Command("nix-store", "--store", store, "--serve", "--write")
