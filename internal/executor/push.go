@@ -69,32 +69,30 @@ func (m *machine) copy(ctx context.Context, paths []*nixserve.PathInfo, progress
 		if err != nil {
 			return fmt.Errorf("asking which paths are missing: %w", err)
 		}
-		var missing []*nixserve.PathInfo
+		var missing []nixserve.PathInfo
 		w := &progressWriter{report: progress, last: time.Now()}
 		for _, p := range paths {
 			if !valid[p.Path] {
-				missing = append(missing, p)
+				missing = append(missing, *p)
 				w.total += p.NarSize
 			}
 		}
 		res.Missing = len(missing)
-		for _, p := range missing {
-			err := s.AddToStoreNar(*p, func(to io.Writer) error {
-				w.w, w.err = to, nil
-				if err := nar.Dump(w, p.Path); err != nil && w.err == nil {
-					return &localError{err} // this store, not the host
-				}
-				return w.err
-			})
-			res.Bytes = w.n
-			if err != nil {
-				return fmt.Errorf("adding %s: %w", p.Path, err)
-			}
+		if len(missing) == 0 {
+			return nil
 		}
-		if len(missing) > 0 {
+		err = s.AddToStoreNars(missing, func(p nixserve.PathInfo, to io.Writer) error {
+			w.w, w.err = to, nil
+			if err := nar.Dump(w, p.Path); err != nil && w.err == nil {
+				return &localError{err} // this store, not the host
+			}
+			return w.err
+		})
+		res.Bytes = w.n
+		if err == nil {
 			progress.Report(w.n, w.total, "bytes")
 		}
-		return nil
+		return err
 	})
 	return res, err
 }
@@ -128,10 +126,7 @@ func (m *machine) serve(ctx context.Context, fn func(*nixserve.Session) error) e
 		outW.Close() // and our reads end
 		ran <- err
 	}()
-	s, err := nixserve.Handshake(outR, inW)
-	if err == nil {
-		err = fn(s)
-	}
+	err = fn(nixserve.Open(outR, inW))
 	outR.Close() // after an error, the server may still be writing an answer
 	inW.Close()
 	runErr := <-ran

@@ -29,6 +29,14 @@
 //     server (it exits with the reason on stderr) and leaves no valid
 //     path.
 //
+// The server reads commands from a stream and answers each in turn, so
+// a client need not wait for one answer before it sends the next: this
+// one sends its greeting with the first command, and all the paths of a
+// push one after the other, reading the answers as they come. A push is
+// then three round trips (session, query, adds) however many paths it
+// has; nix-copy-closure waits for an answer per path, which is what
+// makes it crawl over latency (NixOS/nix#7287).
+//
 // Why cmdAddToStoreNar and not cmdImportPaths (the `nix-store --export`
 // stream, the other command both versions accept): the import keeps
 // each path's whole NAR in memory before it writes it (importPaths in
@@ -88,7 +96,7 @@ type PathInfo struct {
 // sent: not the protocol, or a version too old.
 var ErrProtocol = errors.New("nix-store --serve protocol")
 
-// ErrNARSize is matched by the error of an AddToStoreNar whose NAR was
+// ErrNARSize is matched by the error of an AddToStoreNars whose NAR was
 // not the size its PathInfo says: the path changed in this store, or
 // its metadata is wrong.
 var ErrNARSize = errors.New("the NAR does not have its recorded size")
@@ -97,36 +105,50 @@ var ErrNARSize = errors.New("the NAR does not have its recorded size")
 type Session struct {
 	r       *bufio.Reader
 	w       *bufio.Writer
-	version uint64 // the server's
+	greeted bool
+	version uint64 // the server's, once greeted
 	err     error  // set once broken
 }
 
-// Handshake greets the server, reading from r (its stdout) and writing
-// to w (its stdin).
-func Handshake(r io.Reader, w io.Writer) (*Session, error) {
+// Open starts a session, reading from r (the server's stdout) and
+// writing to w (its stdin). The greeting goes out with the first
+// command, and the server's is read before that command's answer: the
+// handshake costs no round trip of its own. A server that is not
+// `nix-store --serve`, or too old, fails the first command.
+func Open(r io.Reader, w io.Writer) *Session {
 	s := &Session{r: bufio.NewReaderSize(r, 64<<10), w: bufio.NewWriterSize(w, 64<<10)}
 	s.num(magic1)
 	s.num(version)
-	if err := s.flush(); err != nil {
-		return nil, err
-	}
-	magic, err := s.readNum()
-	if err != nil {
-		return nil, err
-	}
-	if magic != magic2 {
-		return nil, fmt.Errorf("%w: the host's nix-store --serve answered %#x, not %#x (does its shell print to stdout?)", ErrProtocol, magic, magic2)
-	}
-	if s.version, err = s.readNum(); err != nil {
-		return nil, err
-	}
-	if s.version>>8 != version>>8 || s.version&0xff < version&0xff {
-		return nil, fmt.Errorf("%w: the host's nix-store --serve speaks %d.%d, fleet needs 2.5 (Nix 2.4 or later)", ErrProtocol, s.version>>8, s.version&0xff)
-	}
-	return s, nil
+	return s
 }
 
-// Version is the server's protocol version, major<<8 | minor.
+// greet reads the server's greeting, once.
+func (s *Session) greet() error {
+	if s.greeted {
+		return nil
+	}
+	if err := s.flush(); err != nil {
+		return err
+	}
+	magic, err := readNum(s.r)
+	if err != nil {
+		return s.fail(err)
+	}
+	if magic != magic2 {
+		return s.fail(fmt.Errorf("%w: the host's nix-store --serve answered %#x, not %#x (does its shell print to stdout?)", ErrProtocol, magic, magic2))
+	}
+	if s.version, err = readNum(s.r); err != nil {
+		return s.fail(err)
+	}
+	if s.version>>8 != version>>8 || s.version&0xff < version&0xff {
+		return s.fail(fmt.Errorf("%w: the host's nix-store --serve speaks %d.%d, fleet needs 2.5 (Nix 2.4 or later)", ErrProtocol, s.version>>8, s.version&0xff))
+	}
+	s.greeted = true
+	return nil
+}
+
+// Version is the server's protocol version, major<<8 | minor, once a
+// command has been answered.
 func (s *Session) Version() int { return int(s.version) }
 
 // QueryValidPaths returns those of paths the server's store holds (see
@@ -139,36 +161,78 @@ func (s *Session) QueryValidPaths(paths []string, lock, substitute bool) (map[st
 	s.bool(lock)
 	s.bool(substitute)
 	s.strings(paths)
+	if err := s.greet(); err != nil {
+		return nil, err
+	}
 	if err := s.flush(); err != nil {
 		return nil, err
 	}
-	n, err := s.readNum()
+	n, err := readNum(s.r)
 	if err != nil {
-		return nil, err
+		return nil, s.fail(err)
 	}
 	if n > uint64(len(paths)) {
 		return nil, s.fail(fmt.Errorf("%w: %d valid paths of the %d asked", ErrProtocol, n, len(paths)))
 	}
 	valid := make(map[string]bool, n)
 	for range n {
-		p, err := s.readString()
+		p, err := readString(s.r)
 		if err != nil {
-			return nil, err
+			return nil, s.fail(err)
 		}
 		valid[p] = true
 	}
 	return valid, nil
 }
 
-// AddToStoreNar adds info.Path, whose NAR nar writes to the writer it is
-// given: exactly info.NarSize bytes, or the session breaks with an error
-// and the server adds nothing. An error of nar's own is returned as is.
-func (s *Session) AddToStoreNar(info PathInfo, nar func(io.Writer) error) error {
+// AddToStoreNars adds paths, in order (a path after its references),
+// nar writing each one's NAR to the writer it is given: exactly NarSize
+// bytes, or the session breaks with an error and the server adds
+// nothing more. An error of nar's own is returned as is.
+//
+// The commands follow each other without waiting for answers, which a
+// goroutine reads as they come: adding any number of paths costs one
+// round trip, not one per path (Nix's own client waits for each). The
+// server works through them in order and stops at the first failure, so
+// the paths it added are exactly a prefix of paths. After an error the
+// goroutine may still wait for an answer until the caller ends the
+// session.
+func (s *Session) AddToStoreNars(paths []PathInfo, nar func(PathInfo, io.Writer) error) error {
 	if s.err != nil {
 		return s.err
 	}
+	if err := s.greet(); err != nil {
+		return err
+	}
+	answers := make(chan error, 1)
+	go func() {
+		for _, p := range paths {
+			ok, err := readNum(s.r)
+			if err == nil && ok != 1 {
+				err = fmt.Errorf("%w: answer %d, not 1", ErrProtocol, ok)
+			}
+			if err != nil {
+				answers <- fmt.Errorf("adding %s: %w", p.Path, err)
+				return
+			}
+		}
+		answers <- nil
+	}()
+	for _, p := range paths {
+		if err := s.send(p, nar); err != nil {
+			return s.fail(fmt.Errorf("adding %s: %w", p.Path, err))
+		}
+	}
+	if err := s.flush(); err != nil {
+		return err
+	}
+	return s.fail(<-answers)
+}
+
+// send writes the cmdAddToStoreNar of info and its NAR.
+func (s *Session) send(info PathInfo, nar func(PathInfo, io.Writer) error) error {
 	if info.NarSize <= 0 {
-		return fmt.Errorf("%s: no NAR size", info.Path)
+		return fmt.Errorf("%w: no NAR size", ErrNARSize)
 	}
 	s.num(cmdAddToStoreNar)
 	s.string(info.Path)
@@ -181,26 +245,13 @@ func (s *Session) AddToStoreNar(info PathInfo, nar func(io.Writer) error) error 
 	s.strings(nil) // sigs
 	s.string("")   // ca
 	w := &sized{w: s.w, left: info.NarSize}
-	err := nar(w)
+	err := nar(info, w)
 	if err == nil && w.left > 0 {
-		err = fmt.Errorf("%w: %s is %d bytes, not %d", ErrNARSize, info.Path, info.NarSize-w.left, info.NarSize)
+		err = fmt.Errorf("%w: it is %d bytes, not %d", ErrNARSize, info.NarSize-w.left, info.NarSize)
 	}
-	if err != nil {
-		// Whatever was sent of the NAR stays short: the server waits for
-		// the rest and drops it when the caller ends the session.
-		return s.fail(err)
-	}
-	if err := s.flush(); err != nil {
-		return err
-	}
-	ok, err := s.readNum()
-	if err != nil {
-		return err
-	}
-	if ok != 1 {
-		return s.fail(fmt.Errorf("%w: adding %s: answer %d, not 1", ErrProtocol, info.Path, ok))
-	}
-	return nil
+	// After an error, whatever was sent of the NAR stays short: the
+	// server waits for the rest and drops it when the session ends.
+	return err
 }
 
 // sized passes on at most left bytes: a NAR longer than its recorded
@@ -219,6 +270,7 @@ func (z *sized) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// fail breaks the session with err (nil leaves it as it is).
 func (s *Session) fail(err error) error {
 	if s.err == nil {
 		s.err = err
@@ -266,34 +318,34 @@ func (s *Session) flush() error {
 	return nil
 }
 
-// Reading.
+// Reading, from the caller's goroutine or AddToStoreNars' reader: these
+// do not touch the session.
 
-func (s *Session) readNum() (uint64, error) {
+func readNum(r io.Reader) (uint64, error) {
 	var b [8]byte
-	if _, err := io.ReadFull(s.r, b[:]); err != nil {
+	if _, err := io.ReadFull(r, b[:]); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return 0, s.fail(fmt.Errorf("reading from nix-store --serve: %w", err))
+		return 0, fmt.Errorf("reading from nix-store --serve: %w", err)
 	}
 	return binary.LittleEndian.Uint64(b[:]), nil
 }
 
-func (s *Session) readString() (string, error) {
-	n, err := s.readNum()
+func readString(r io.Reader) (string, error) {
+	n, err := readNum(r)
 	if err != nil {
 		return "", err
 	}
 	if n > maxString {
-		return "", s.fail(fmt.Errorf("%w: a string of %d bytes", ErrProtocol, n))
+		return "", fmt.Errorf("%w: a string of %d bytes", ErrProtocol, n)
 	}
-	padded := (n + 7) &^ 7
-	b := make([]byte, padded)
-	if _, err := io.ReadFull(s.r, b); err != nil {
+	b := make([]byte, (n+7)&^7)
+	if _, err := io.ReadFull(r, b); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return "", s.fail(fmt.Errorf("reading from nix-store --serve: %w", err))
+		return "", fmt.Errorf("reading from nix-store --serve: %w", err)
 	}
 	return string(b[:n]), nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -70,9 +71,7 @@ func start(t *testing.T, store string) *server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sv.stdin.Close(); sv.cmd.Wait() })
-	if sv.s, err = Handshake(stdout, sv.stdin); err != nil {
-		t.Fatalf("handshake: %v (%s)", err, sv.stderr.String())
-	}
+	sv.s = Open(stdout, sv.stdin)
 	return sv
 }
 
@@ -117,7 +116,17 @@ func newObject(t *testing.T, name string, refs ...string) object {
 	}
 }
 
-func (o object) dump(w io.Writer) error { return nar.Dump(w, o.dir) }
+// dumpFrom writes the NARs of objects, by path.
+func dumpFrom(objects ...object) func(PathInfo, io.Writer) error {
+	return func(info PathInfo, w io.Writer) error {
+		for _, o := range objects {
+			if o.info.Path == info.Path {
+				return nar.Dump(w, o.dir)
+			}
+		}
+		return fmt.Errorf("no object %s", info.Path)
+	}
+}
 
 // TestRoundTrip adds a closure of two paths to an empty store in one
 // session and checks them there with nix-store --verify-path, their
@@ -135,10 +144,11 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil || len(valid) != 0 {
 		t.Fatalf("empty store: valid %v, %v", valid, err)
 	}
-	for _, o := range []object{dep, top} {
-		if err := sv.s.AddToStoreNar(o.info, o.dump); err != nil {
-			t.Fatalf("adding %s: %v (%s)", o.info.Path, err, sv.stderr.String())
-		}
+	if err := sv.s.AddToStoreNars([]PathInfo{dep.info, top.info}, dumpFrom(dep, top)); err != nil {
+		t.Fatalf("adding: %v (%s)", err, sv.stderr.String())
+	}
+	if v := sv.s.Version(); v < 2<<8|7 {
+		t.Errorf("server version %#x, want Nix 2.8's 2.7 or later", v)
 	}
 	valid, err = sv.s.QueryValidPaths(paths, false, false)
 	if err != nil || !valid[dep.info.Path] || !valid[top.info.Path] {
@@ -175,15 +185,15 @@ func TestNoHalfPaths(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		info func(PathInfo) PathInfo
-		nar  func(o object) func(io.Writer) error
+		nar  func(o object) func(PathInfo, io.Writer) error
 		// want: the error of AddToStoreNar (nil: it returned before the
 		// server noticed), and what the server said on stderr.
 		err    error
 		stderr string
 	}{
 		{name: "cut short", // the connection ends in the middle of the NAR
-			nar: func(o object) func(io.Writer) error {
-				return func(w io.Writer) error { w.Write(o.nar[:len(o.nar)/2]); return io.ErrClosedPipe }
+			nar: func(o object) func(PathInfo, io.Writer) error {
+				return func(_ PathInfo, w io.Writer) error { w.Write(o.nar[:len(o.nar)/2]); return io.ErrClosedPipe }
 			},
 			err: io.ErrClosedPipe, stderr: "end-of-file"},
 		{name: "short NAR", info: func(i PathInfo) PathInfo { i.NarSize += 8; return i },
@@ -199,14 +209,14 @@ func TestNoHalfPaths(t *testing.T) {
 			if tc.info != nil {
 				info = tc.info(info)
 			}
-			nar := o.dump
+			nar := dumpFrom(o)
 			if tc.nar != nil {
 				nar = tc.nar(o)
 			}
 			sv := start(t, t.TempDir())
-			err := sv.s.AddToStoreNar(info, nar)
+			err := sv.s.AddToStoreNars([]PathInfo{info}, nar)
 			if !errors.Is(err, tc.err) {
-				t.Errorf("AddToStoreNar: %v, want %v", err, tc.err)
+				t.Errorf("AddToStoreNars: %v, want %v", err, tc.err)
 			}
 			if _, err := sv.s.QueryValidPaths([]string{info.Path}, false, false); err == nil {
 				t.Errorf("the session is still usable after %v", err)
@@ -222,26 +232,59 @@ func TestNoHalfPaths(t *testing.T) {
 }
 
 // TestHandshakeRefused: a server that is not nix-store --serve, or too
-// old, is a protocol error.
+// old, fails the first command with a protocol error. The greeting goes
+// out with that command.
 func TestHandshakeRefused(t *testing.T) {
-	for _, tc := range []struct{ name, answer string }{
-		{"shell noise", "Welcome to the host!\n......."},
-		{"protocol 2.4", "\xcb\xee\x52\x54\x00\x00\x00\x00\x04\x02\x00\x00\x00\x00\x00\x00"},
-		{"nothing", ""},
+	for _, tc := range []struct {
+		name, answer string
+		want         error
+	}{
+		{"shell noise", "Welcome to the host!\n.......", ErrProtocol},
+		{"protocol 2.4", "\xcb\xee\x52\x54\x00\x00\x00\x00\x04\x02\x00\x00\x00\x00\x00\x00", ErrProtocol},
+		{"nothing", "", io.ErrUnexpectedEOF},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var sent bytes.Buffer
-			_, err := Handshake(strings.NewReader(tc.answer), &sent)
-			want := ErrProtocol
-			if tc.answer == "" {
-				want = io.ErrUnexpectedEOF
+			s := Open(strings.NewReader(tc.answer), &sent)
+			if _, err := s.QueryValidPaths([]string{"/nix/store/x"}, false, false); !errors.Is(err, tc.want) {
+				t.Errorf("QueryValidPaths: %v, want %v", err, tc.want)
 			}
-			if !errors.Is(err, want) {
-				t.Errorf("Handshake: %v, want %v", err, want)
+			hello := "\xeb\x9d\x0c\x39\x00\x00\x00\x00\x05\x02\x00\x00\x00\x00\x00\x00"
+			query := "\x01" + strings.Repeat("\x00", 7) + strings.Repeat("\x00", 16) + "\x01" + strings.Repeat("\x00", 7) + "\x0c" + strings.Repeat("\x00", 7) + "/nix/store/x" + strings.Repeat("\x00", 4)
+			if sent.String() != hello+query {
+				t.Errorf("sent %q, want %q", sent.String(), hello+query)
 			}
-			if hello := "\xeb\x9d\x0c\x39\x00\x00\x00\x00\x05\x02\x00\x00\x00\x00\x00\x00"; sent.String() != hello {
-				t.Errorf("sent %q, want %q", sent.String(), hello)
+			if err := s.AddToStoreNars(nil, nil); err == nil {
+				t.Errorf("the session is usable after a failed handshake")
 			}
 		})
+	}
+}
+
+// TestAddStopsAtFailure: of paths sent together, the server adds those
+// before the first bad one and none after it.
+func TestAddStopsAtFailure(t *testing.T) {
+	var objs []object
+	var infos []PathInfo
+	for _, name := range []string{"alpha", "bravo", "charlie", "delta", "foxtrot"} {
+		o := newObject(t, name)
+		objs = append(objs, o)
+		infos = append(infos, o.info)
+	}
+	infos[2].NarHash = strings.Repeat("0", 64)
+	sv := start(t, t.TempDir())
+	err := sv.s.AddToStoreNars(infos, dumpFrom(objs...))
+	if err == nil || !strings.Contains(err.Error(), infos[2].Path) && !strings.Contains(err.Error(), infos[3].Path) && !strings.Contains(err.Error(), infos[4].Path) {
+		t.Errorf("AddToStoreNars: %v, want an error at or after %s", err, infos[2].Path)
+	}
+	sv.end()
+	if !strings.Contains(sv.stderr.String(), "hash mismatch importing path '"+infos[2].Path+"'") {
+		t.Errorf("server: %q", sv.stderr.String())
+	}
+	for i, info := range infos {
+		_, err := sv.nix("--check-validity", info.Path)
+		if valid := err == nil; valid != (i < 2) {
+			t.Errorf("%s valid: %v", info.Path, valid)
+		}
 	}
 }
