@@ -4,12 +4,13 @@
 // connection (ssh.go), or this machine itself for an allow_local host
 // (local.go).
 //
-// The operations — push (push.go), activate and rollback (activate.go),
-// run and exec (run.go), checks (check.go), reboot (reboot.go) and keys
-// (keys.go) — are methods of machine, the executor's view of one host,
-// and run their commands only through its Host. They are the same code
-// over SSH, locally and, in the tests, over a fake Host that keeps a
-// NixOS machine's state in memory. fleet doctor (doctor.go) diagnoses a
+// The operations — push (push.go: one `nix-store --serve --write` per
+// host, fed from the run's one local metadata query in closures.go),
+// activate and rollback (activate.go), run and exec (run.go), checks
+// (check.go), reboot (reboot.go) and keys (keys.go) — are methods of
+// machine, the executor's view of one host, and run their commands only
+// through its Host. They are the same code over SSH, locally and, in the
+// tests, over a fake Host that keeps a NixOS machine's state in memory. fleet doctor (doctor.go) diagnoses a
 // host over a connection of its own, from the same resolved endpoint and
 // privilege rule. Every remote command is an argv: internal/remote quotes
 // it with internal/shell.
