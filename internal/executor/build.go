@@ -46,7 +46,7 @@ func (e *Executor) Build(ctx context.Context, hosts []*runtime.Host) (map[string
 	build(here, e.buildHere)
 	for _, h := range here {
 		if p, ok := out[h.Name]; ok {
-			e.closures.want(p) // for the pushes: one query for all
+			e.paths.want(p) // for the pushes: one query for all
 		}
 	}
 	build(there, e.buildThere)
@@ -61,7 +61,7 @@ func (e *Executor) buildThere(ctx context.Context, hosts []*runtime.Host) (map[s
 	if err != nil {
 		return nil, err
 	}
-	e.closures.want(drvs...)
+	e.paths.want(drvs...)
 	paths, errs := make([]string, len(hosts)), make([]error, len(hosts))
 	var g errgroup.Group
 	for i, h := range hosts {
@@ -69,7 +69,7 @@ func (e *Executor) buildThere(ctx context.Context, hosts []*runtime.Host) (map[s
 			m, err := e.machine(h)
 			var drv []*nixserve.PathInfo
 			if err == nil {
-				drv, err = e.closures.of(ctx, drvs[i])
+				drv, err = e.paths.of(ctx, drvs[i])
 			}
 			if err == nil {
 				paths[i], err = m.realise(ctx, drvs[i], drv)

@@ -5,7 +5,7 @@
 // (local.go).
 //
 // The operations — push (push.go: one `nix-store --serve --write` per
-// host, fed from the run's one local metadata query in closures.go),
+// host, fed from the run's one local metadata query in pathinfos.go),
 // activate and rollback (activate.go), run and exec (run.go), checks
 // (check.go), reboot (reboot.go) and keys (keys.go) — are methods of
 // machine, the executor's view of one host, and run their commands only
@@ -51,8 +51,8 @@ type Executor struct {
 	// the tests put a fake here.
 	newHost func(*runtime.Host) (Host, error)
 
-	// closures is the local metadata of what the run pushes (push.go).
-	closures closures
+	// paths is the local metadata of what the run pushes (push.go).
+	paths pathInfos
 
 	mu       sync.Mutex
 	machines map[string]*machine // by host name

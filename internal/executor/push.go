@@ -20,7 +20,7 @@ import (
 // which of the closure's paths the host has, then adds the others,
 // dependencies first, each NAR written here from the store (internal/nar)
 // as it streams. The paths' metadata comes from the run's one local
-// query (closures.go); no local process runs per host. Nix registers a
+// query (pathinfos.go); no local process runs per host. Nix registers a
 // path only once its NAR is complete and its hash checked, so an
 // interrupted push leaves no half path.
 func (e *Executor) Push(ctx context.Context, h *runtime.Host, closure string, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
@@ -47,7 +47,7 @@ func (e *Executor) push(ctx context.Context, m *machine, closure string, progres
 		})
 		return &runtime.PushResult{Paths: 1}, err
 	}
-	paths, err := e.closures.of(ctx, closure)
+	paths, err := e.paths.of(ctx, closure)
 	if err != nil {
 		return nil, err
 	}

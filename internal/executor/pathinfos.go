@@ -15,7 +15,7 @@ import (
 	"github.com/fleet-deploy/fleet/internal/nixserve"
 )
 
-// closures is the local store's metadata (references, NAR hash and size)
+// pathInfos is the local store's metadata (references, NAR hash and size)
 // of every path the run copies to hosts, asked of the local Nix once for
 // all hosts: Build names the closures it built (want), and the first push
 // queries them all together, with two processes:
@@ -29,7 +29,7 @@ import (
 // its output three times since 2.8 and warns without a --json-format
 // that 2.8 does not know. A push of a closure nobody announced queries
 // that closure alone, and adds it to what is known.
-type closures struct {
+type pathInfos struct {
 	mu      sync.Mutex // held during a query: the pushes that wait for it find their paths after
 	pending []string   // announced roots not queried yet
 	infos   map[string]*nixserve.PathInfo
@@ -38,7 +38,7 @@ type closures struct {
 }
 
 // want announces roots that pushes will ask for.
-func (c *closures) want(roots ...string) {
+func (c *pathInfos) want(roots ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pending = append(c.pending, roots...)
@@ -46,7 +46,7 @@ func (c *closures) want(roots ...string) {
 
 // of returns the closure of roots, dependencies first: the order in
 // which a store accepts them.
-func (c *closures) of(ctx context.Context, roots ...string) ([]*nixserve.PathInfo, error) {
+func (c *pathInfos) of(ctx context.Context, roots ...string) ([]*nixserve.PathInfo, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.infos == nil {
@@ -83,7 +83,7 @@ func (c *closures) of(ctx context.Context, roots ...string) ([]*nixserve.PathInf
 }
 
 // query adds the metadata of the closures of roots.
-func (c *closures) query(ctx context.Context, roots []string) error {
+func (c *pathInfos) query(ctx context.Context, roots []string) error {
 	out, err := c.nixStore(ctx, append([]string{"--query", "--requisites"}, roots...))
 	if err != nil {
 		return err
@@ -119,7 +119,7 @@ func (c *closures) query(ctx context.Context, roots []string) error {
 
 // order lists the closure of roots from what is known, each path after
 // its references.
-func (c *closures) order(roots []string) ([]*nixserve.PathInfo, error) {
+func (c *pathInfos) order(roots []string) ([]*nixserve.PathInfo, error) {
 	var out []*nixserve.PathInfo
 	seen := map[string]bool{}
 	var visit func(p string) error

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// fakeStore is a local store's metadata behind closures.nixStore: it
+// fakeStore is a local store's metadata behind pathInfos.nixStore: it
 // answers --query --requisites and --dump-db as nix-store does, and
 // counts the processes.
 type fakeStore struct {
@@ -69,7 +69,7 @@ func (s *fakeStore) run(_ context.Context, args []string) ([]byte, error) {
 	return []byte(out.String()), nil
 }
 
-func names(t *testing.T, c *closures, root string) []string {
+func closureOf(t *testing.T, c *pathInfos, root string) []string {
 	t.Helper()
 	infos, err := c.of(context.Background(), path(root))
 	if err != nil {
@@ -82,28 +82,28 @@ func names(t *testing.T, c *closures, root string) []string {
 	return out
 }
 
-// TestClosuresOneQuery: the closures Build announced are asked of the
+// TestPathInfosOneQuery: the closures Build announced are asked of the
 // local store in one query (two processes) for all hosts, each comes
 // dependencies first, and one nobody announced costs a query of its own.
-func TestClosuresOneQuery(t *testing.T) {
+func TestPathInfosOneQuery(t *testing.T) {
 	s := newFakeStore(map[string][]string{
 		"a-sys": {"libc", "a-etc", "a-sys"}, "a-etc": {"libc"},
 		"b-sys": {"libc", "b-etc"}, "b-etc": {"libc"},
 		"libc": nil, "c-sys": {"libc"},
 	})
-	c := &closures{nixStore: s.run}
+	c := &pathInfos{nixStore: s.run}
 	c.want(path("a-sys"), path("b-sys"))
-	if got, want := names(t, c, "a-sys"), []string{"libc", "a-etc", "a-sys"}; !slices.Equal(got, want) {
+	if got, want := closureOf(t, c, "a-sys"), []string{"libc", "a-etc", "a-sys"}; !slices.Equal(got, want) {
 		t.Errorf("a-sys: %q, want %q", got, want)
 	}
-	if got, want := names(t, c, "b-sys"), []string{"libc", "b-etc", "b-sys"}; !slices.Equal(got, want) {
+	if got, want := closureOf(t, c, "b-sys"), []string{"libc", "b-etc", "b-sys"}; !slices.Equal(got, want) {
 		t.Errorf("b-sys: %q, want %q", got, want)
 	}
 	if want := []string{"requisites 2", "dump-db 5"}; !slices.Equal(s.calls, want) {
 		t.Errorf("nix-store runs %q, want %q", s.calls, want)
 	}
 	s.calls = nil
-	names(t, c, "c-sys")
+	closureOf(t, c, "c-sys")
 	if want := []string{"requisites 1", "dump-db 1"}; !slices.Equal(s.calls, want) {
 		t.Errorf("unannounced closure: nix-store runs %q, want %q (only its new path)", s.calls, want)
 	}
@@ -113,13 +113,13 @@ func TestClosuresOneQuery(t *testing.T) {
 	}
 }
 
-// TestClosuresBadRoot: an announced closure the local store lacks fails
+// TestPathInfosBadRoot: an announced closure the local store lacks fails
 // only its own push.
-func TestClosuresBadRoot(t *testing.T) {
+func TestPathInfosBadRoot(t *testing.T) {
 	s := newFakeStore(map[string][]string{"a-sys": {"libc"}, "libc": nil})
-	c := &closures{nixStore: s.run}
+	c := &pathInfos{nixStore: s.run}
 	c.want(path("gone"), path("a-sys"))
-	if got := names(t, c, "a-sys"); !slices.Equal(got, []string{"libc", "a-sys"}) {
+	if got := closureOf(t, c, "a-sys"); !slices.Equal(got, []string{"libc", "a-sys"}) {
 		t.Errorf("a-sys: %q", got)
 	}
 	if _, err := c.of(context.Background(), path("gone")); err == nil || !strings.Contains(err.Error(), "is not valid") {
@@ -127,9 +127,9 @@ func TestClosuresBadRoot(t *testing.T) {
 	}
 }
 
-// TestClosuresChunks: a query of many paths splits --dump-db's command
+// TestPathInfosChunks: a query of many paths splits --dump-db's command
 // line.
-func TestClosuresChunks(t *testing.T) {
+func TestPathInfosChunks(t *testing.T) {
 	graph := map[string][]string{"root": nil}
 	for i := range 6000 {
 		dep := fmt.Sprintf("dep-%d-%s", i, strings.Repeat("x", 40))
@@ -137,8 +137,8 @@ func TestClosuresChunks(t *testing.T) {
 		graph[dep] = nil
 	}
 	s := newFakeStore(graph)
-	c := &closures{nixStore: s.run}
-	if got := len(names(t, c, "root")); got != 6001 {
+	c := &pathInfos{nixStore: s.run}
+	if got := len(closureOf(t, c, "root")); got != 6001 {
 		t.Errorf("%d paths, want 6001", got)
 	}
 	dumped := 0
