@@ -37,7 +37,11 @@ var sshGTimeout = 30 * time.Second
 // unsetUser is the User that ssh -G reports when no file sets one: the
 // config given to ssh ends in `Match all / User unsetUser`, which applies
 // only when nothing before it set User (first value wins). fleet's default
-// is root, ssh's would be the local user.
+// is root, ssh's would be the local user. When ssh makes a second, final
+// pass (Match final, CanonicalizeHostname), a User of that pass must win
+// over the sentinel of the first: then ssh -G runs again with the sentinel
+// under `Match final all` (not always, since forcing a final pass would
+// make `Match canonical` true).
 const unsetUser = "fleet-no-user-set"
 
 // findSSH returns the ssh binary to ask: Options.SSHBinary ("none": none),
@@ -59,8 +63,9 @@ func findSSH(o Options) string {
 // sshG is a settings source that runs `ssh -G`; files is the config it
 // reads, written once per Resolve.
 type sshG struct {
-	bin  string
-	file string // the wrapper config given to -F
+	bin   string
+	file  string // the wrapper config given to -F
+	final string // the same, with the User sentinel in the final pass
 	once sync.Once
 	err  error
 	o    Options
@@ -95,25 +100,33 @@ func (g *sshG) prepare() error {
 			}
 			fmt.Fprintf(&b, "Include %s\n", quoteConfigArg(abs))
 		}
-		fmt.Fprintf(&b, "Match all\n  User %s\n", unsetUser)
-		f, err := os.CreateTemp("", "fleet-ssh-config-*")
-		if err != nil {
-			g.err = fmt.Errorf("remote: ssh -G: %w", err)
+		head := b.String()
+		if g.file, g.err = writeTemp(head + "Match all\n  User " + unsetUser + "\n"); g.err != nil {
 			return
 		}
-		defer f.Close()
-		if _, err := f.WriteString(b.String()); err != nil {
-			g.err = fmt.Errorf("remote: ssh -G: %w", err)
-			return
-		}
-		g.file = f.Name()
+		g.final, g.err = writeTemp(head + "Match final all\n  User " + unsetUser + "\n")
 	})
 	return g.err
 }
 
+func writeTemp(text string) (string, error) {
+	f, err := os.CreateTemp("", "fleet-ssh-config-*")
+	if err != nil {
+		return "", fmt.Errorf("remote: ssh -G: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("remote: ssh -G: %w", err)
+	}
+	return f.Name(), nil
+}
+
 func (g *sshG) close() {
-	if g.file != "" {
-		os.Remove(g.file)
+	for _, f := range []string{g.file, g.final} {
+		if f != "" {
+			os.Remove(f)
+		}
 	}
 }
 
@@ -125,12 +138,21 @@ func quoteConfigArg(s string) string {
 	return s
 }
 
-// lookup runs `ssh -G [-l user] [-p port] -F wrapper host`.
+// lookup runs `ssh -G -v -F wrapper [-l user] [-p port] host`, and again
+// with the final-pass sentinel if ssh made a final pass.
 func (g *sshG) lookup(t Target) (settings, error) {
 	if err := g.prepare(); err != nil {
 		return nil, err
 	}
-	args := []string{"-G", "-F", g.file}
+	s, finalPass, err := g.run(g.file, t)
+	if err == nil && finalPass && t.User == "" {
+		s, _, err = g.run(g.final, t)
+	}
+	return s, err
+}
+
+func (g *sshG) run(file string, t Target) (settings, bool, error) {
+	args := []string{"-G", "-v", "-F", file}
 	if t.User != "" {
 		args = append(args, "-l", t.User)
 	}
@@ -146,16 +168,27 @@ func (g *sshG) lookup(t Target) (settings, error) {
 	cmd.Stdin = nil
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("remote: ssh -G %s: no answer within %s (a Match exec that hangs?)", t.Host, sshGTimeout)
+		return nil, false, fmt.Errorf("remote: ssh -G %s: no answer within %s (a Match exec that hangs?)", t.Host, sshGTimeout)
+	}
+	var msgs []string
+	finalPass := false
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		switch {
+		case strings.Contains(l, "re-parsing configuration"):
+			finalPass = true
+		case strings.HasPrefix(l, "debug"), strings.HasPrefix(l, "OpenSSH_"), strings.HasPrefix(l, "Pseudo-terminal"), l == "":
+		default:
+			msgs = append(msgs, strings.ReplaceAll(l, file, "fleet's ssh_config"))
+		}
 	}
 	if err != nil {
-		msg := strings.TrimSpace(strings.ReplaceAll(stderr.String(), g.file, "fleet's ssh_config"))
+		msg := strings.Join(msgs, "; ")
 		if msg == "" {
 			msg = err.Error()
 		}
-		return nil, fmt.Errorf("remote: ssh_config for %s (as `ssh -G` reads it): %s", t.Host, msg)
+		return nil, false, fmt.Errorf("remote: ssh_config for %s (as `ssh -G` reads it): %s", t.Host, msg)
 	}
-	return parseSSHG(stdout.String()), nil
+	return parseSSHG(stdout.String()), finalPass, nil
 }
 
 // parseSSHG reads `ssh -G` output: "keyword value" lines.
