@@ -66,10 +66,10 @@ type sshG struct {
 	bin   string
 	file  string // the wrapper config given to -F
 	final string // the same, with the User sentinel in the final pass
-	once sync.Once
-	err  error
-	o    Options
-	env  *localEnv
+	once  sync.Once
+	err   error
+	o     Options
+	env   *localEnv
 }
 
 // prepare writes the config that ssh -G reads: the files Options name (or
