@@ -28,7 +28,7 @@ Examples:
   fleet plan --on envy,lenovo examples/homelab/fleet.star
   fleet plan --json | jq '.steps[] | select(.action == "activate")'
   fleet plan --events | jq -c 'select(.event == "step_start") | .step'`,
-		Flags: commonFlags(jsonFlag, eventsFlag, stateDirFlag),
+		Flags: commonFlags(jsonFlag, eventsFlag, stateDirFlag, sshConfigFlag),
 		Action: func(c *cli.Context) error {
 			prog, err := setup(c)
 			if err != nil {

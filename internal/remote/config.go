@@ -50,7 +50,7 @@ type Options struct {
 	// Warn receives the config problems that do not stop the run (a Match
 	// criterion fleet's own reader does not know); nil prints them to
 	// stderr. Each text is reported once per process.
-	Warn func(string)
+	Warn func(string) `json:"-"`
 	// SudoPassword, when non-nil, is typed to sudo for Cmd.Sudo commands of
 	// non-root users (`sudo -S`) instead of running `sudo -n`. It applies to
 	// the target host, never to jump hosts, and is never printed.

@@ -55,6 +55,7 @@ func TestOracleConnect(t *testing.T) {
 	}
 
 	cfgPath := filepath.Join(dir, "config")
+	const boundAddr = "127.0.0.200" // the lab's network namespace has all of 127/8
 	block := func(name string, h *lab.Host, key string, extra ...string) string {
 		lines := []string{"Host " + name, "  HostName " + h.Addr, "  User root", "  IdentityFile " + key, "  IdentitiesOnly yes",
 			"  UserKnownHostsFile " + l.KnownHosts, "  GlobalKnownHostsFile /dev/null", "  StrictHostKeyChecking yes", "  BatchMode yes"}
@@ -68,14 +69,16 @@ func TestOracleConnect(t *testing.T) {
 		block("jumpfirst", target, l.ClientKey, "ProxyJump jump", "ProxyCommand /bin/false") +
 		block("certified", target, filepath.Join(dir, "certkey"), "CertificateFile "+filepath.Join(dir, "user-cert.pub")) +
 		block("direct", target, l.ClientKey) +
+		block("bound", target, l.ClientKey, "BindAddress "+boundAddr) +
 		block("jump", jump, l.ClientKey)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("SSH_AUTH_SOCK", "")
 
-	// logins counts the logins in h's sshd log, and those by certificate.
-	logins := func(h *lab.Host) (n, cert int) {
+	// logins counts the logins in h's sshd log, those by certificate and
+	// those from boundAddr.
+	logins := func(h *lab.Host) (n, cert, bound int) {
 		b, _ := os.ReadFile(filepath.Join(h.Root, "sshd.log"))
 		for _, line := range strings.Split(string(b), "\n") {
 			if strings.Contains(line, "Accepted publickey for root") {
@@ -83,20 +86,23 @@ func TestOracleConnect(t *testing.T) {
 				if strings.Contains(line, "CERT") {
 					cert++
 				}
+				if strings.Contains(line, " from "+boundAddr+" ") {
+					bound++
+				}
 			}
 		}
-		return n, cert
+		return n, cert, bound
 	}
-	type seen struct{ jump, target, cert int }
+	type seen struct{ jump, target, cert, bound int }
 	observe := func(connect func() error) (seen, error) {
-		j0, _ := logins(jump)
-		t0, c0 := logins(target)
+		j0, _, _ := logins(jump)
+		t0, c0, b0 := logins(target)
 		err := connect()
 		// sshd writes its log line before the session starts; give it a moment.
 		time.Sleep(200 * time.Millisecond)
-		j1, _ := logins(jump)
-		t1, c1 := logins(target)
-		return seen{j1 - j0, t1 - t0, c1 - c0}, err
+		j1, _, _ := logins(jump)
+		t1, c1, b1 := logins(target)
+		return seen{j1 - j0, t1 - t0, c1 - c0, b1 - b0}, err
 	}
 	for _, tc := range []struct {
 		host string
@@ -107,6 +113,7 @@ func TestOracleConnect(t *testing.T) {
 		{"jumpfirst", seen{jump: 1, target: 1}},
 		{"certified", seen{target: 1, cert: 1}},
 		{"direct", seen{target: 1}},
+		{"bound", seen{target: 1, bound: 1}},
 	} {
 		t.Run(tc.host, func(t *testing.T) {
 			bySSH, err := observe(func() error {

@@ -88,11 +88,10 @@ func oracleSSH(t *testing.T) string {
 	}
 	dir := t.TempDir()
 	hosts := filepath.Join(dir, "hosts")
-	os.WriteFile(hosts, []byte("127.0.0.1 localhost\n127.0.0.9 can.fleet.test\n"), 0o644)
+	// ssh looks the name up with a trailing dot (can.fleet.test.).
+	os.WriteFile(hosts, []byte("127.0.0.1 localhost\n127.0.0.9 can.fleet.test can.fleet.test.\n"), 0o644)
 	wrapper := filepath.Join(dir, "ssh")
-	script := "#!/bin/sh\nexec unshare -m sh -c 'mount --bind \"$0\" /etc/hosts && exec \"$1\" \"$@\"' " + hosts + " " + ssh + " \"$@\"\n"
-	// "$1" is ssh itself, then ssh's own arguments follow it as "$@".
-	script = "#!/bin/sh\nexec unshare -m sh -c 'h=$1; shift; mount --bind \"$h\" /etc/hosts && exec " + ssh + " \"$@\"' sh " + hosts + " \"$@\"\n"
+	script := "#!/bin/sh\nexec unshare -m sh -c 'h=$1; shift; mount --bind \"$h\" /etc/hosts && exec " + ssh + " \"$@\"' sh " + hosts + " \"$@\"\n"
 	os.WriteFile(wrapper, []byte(script), 0o755)
 	if out, err := exec.Command(wrapper, "-G", "-F", "/dev/null", "x").CombinedOutput(); err != nil {
 		t.Logf("no mount namespace (%v: %s): canonicalisation cases use ssh as it is", err, out)
