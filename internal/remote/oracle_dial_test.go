@@ -1,7 +1,9 @@
 package remote
 
 // TestOracleConnect is the part of the oracle that resolving cannot show:
-// for ProxyCommand, ProxyJump and a user certificate, fleet (Resolve, then
+// for ProxyCommand, ProxyJump, user certificates (from a file and from the
+// agent), a .pub IdentityFile whose key is in the agent and BindAddress,
+// fleet (Resolve, then
 // Dial) and the ssh binary connect to real lab sshds with the same config,
 // and each sshd's log must show the same logins for both.
 
@@ -54,6 +56,36 @@ func TestOracleConnect(t *testing.T) {
 		os.WriteFile(filepath.Join(h.Root, "etc/ssh/user_ca.pub"), caPub, 0o644)
 	}
 
+	// An agent that holds the lab key and the certified key, whose
+	// IdentityFiles name only the public keys (the 1Password way).
+	sock := filepath.Join(dir, "agent.sock")
+	agentCmd := exec.Command("ssh-agent", "-D", "-a", sock)
+	if err := agentCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer agentCmd.Process.Kill()
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if i > 100 {
+			t.Fatal("ssh-agent did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	labPub, err := exec.Command("ssh-keygen", "-y", "-f", l.ClientKey).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "lab.pub"), labPub, 0o644)
+	for _, k := range []string{l.ClientKey, filepath.Join(dir, "certkey")} {
+		add := exec.Command("ssh-add", k)
+		add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+		if out, err := add.CombinedOutput(); err != nil {
+			t.Fatalf("ssh-add: %v: %s", err, out)
+		}
+	}
+
 	cfgPath := filepath.Join(dir, "config")
 	const boundAddr = "127.0.0.200" // the lab's network namespace has all of 127/8
 	block := func(name string, h *lab.Host, key string, extra ...string) string {
@@ -68,6 +100,8 @@ func TestOracleConnect(t *testing.T) {
 		block("viajump", target, l.ClientKey, "ProxyJump jump") +
 		block("jumpfirst", target, l.ClientKey, "ProxyJump jump", "ProxyCommand /bin/false") +
 		block("certified", target, filepath.Join(dir, "certkey"), "CertificateFile "+filepath.Join(dir, "user-cert.pub")) +
+		block("agentpub", target, filepath.Join(dir, "lab.pub"), "IdentityAgent "+sock) +
+		block("agentcert", target, filepath.Join(dir, "certkey.pub"), "IdentityAgent "+sock, "CertificateFile "+filepath.Join(dir, "user-cert.pub")) +
 		block("direct", target, l.ClientKey) +
 		block("bound", target, l.ClientKey, "BindAddress "+boundAddr) +
 		block("jump", jump, l.ClientKey)
@@ -112,6 +146,8 @@ func TestOracleConnect(t *testing.T) {
 		{"viajump", seen{jump: 1, target: 1}},
 		{"jumpfirst", seen{jump: 1, target: 1}},
 		{"certified", seen{target: 1, cert: 1}},
+		{"agentpub", seen{target: 1}},
+		{"agentcert", seen{target: 1, cert: 1}},
 		{"direct", seen{target: 1}},
 		{"bound", seen{target: 1, bound: 1}},
 	} {
