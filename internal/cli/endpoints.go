@@ -16,7 +16,12 @@ import (
 // resolved user. It reads config files only, never connects. A host whose
 // config does not resolve keeps fleet.star's target: connecting to it
 // reports the error.
+//
+// Only commands that reach or show hosts (those with --ssh-config) do it.
 func resolveEndpoints(c *cli.Context, prog *runtime.Program) {
+	if c.Command == nil || !hasFlag(c, "ssh-config") {
+		return
+	}
 	var o remote.Options
 	if files := c.StringSlice("ssh-config"); len(files) > 0 {
 		o.ConfigFiles = files

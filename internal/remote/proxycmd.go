@@ -20,10 +20,11 @@ import (
 
 // cmdConn is a net.Conn over a ProxyCommand's stdio.
 type cmdConn struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stdout io.ReadCloser
-	stderr *tailBuffer
+	cmd     *exec.Cmd
+	command string
+	stdin   io.WriteCloser
+	stdout  io.ReadCloser
+	stderr  *tailBuffer
 
 	once sync.Once
 	done chan struct{} // closed once the command has exited
@@ -32,9 +33,10 @@ type cmdConn struct {
 
 // dialCommand starts command.
 func dialCommand(command string) (*cmdConn, error) {
-	cmd := exec.Command("/bin/sh", "-c", command)
+	// "exec": the shell becomes the command, as with ssh.
+	cmd := exec.Command("/bin/sh", "-c", "exec "+command)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	c := &cmdConn{cmd: cmd, stderr: &tailBuffer{max: 4 << 10}, done: make(chan struct{})}
+	c := &cmdConn{cmd: cmd, command: command, stderr: &tailBuffer{max: 4 << 10}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	var err error
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
@@ -82,14 +84,14 @@ func (c *cmdConn) failure() string {
 	msg := strings.TrimSpace(c.stderr.String())
 	if c.err != nil {
 		if msg != "" {
-			return fmt.Sprintf("ProxyCommand %s: %v: %s", c.cmd.Args[2], c.err, msg)
+			return fmt.Sprintf("ProxyCommand %s: %v: %s", c.command, c.err, msg)
 		}
-		return fmt.Sprintf("ProxyCommand %s: %v", c.cmd.Args[2], c.err)
+		return fmt.Sprintf("ProxyCommand %s: %v", c.command, c.err)
 	}
 	if msg != "" {
-		return fmt.Sprintf("ProxyCommand %s exited: %s", c.cmd.Args[2], msg)
+		return fmt.Sprintf("ProxyCommand %s exited: %s", c.command, msg)
 	}
-	return fmt.Sprintf("ProxyCommand %s exited", c.cmd.Args[2])
+	return fmt.Sprintf("ProxyCommand %s exited", c.command)
 }
 
 type pipeAddr string
@@ -98,7 +100,7 @@ func (a pipeAddr) Network() string { return "pipe" }
 func (a pipeAddr) String() string  { return string(a) }
 
 func (c *cmdConn) LocalAddr() net.Addr  { return pipeAddr("proxycommand") }
-func (c *cmdConn) RemoteAddr() net.Addr { return pipeAddr(c.cmd.Args[2]) }
+func (c *cmdConn) RemoteAddr() net.Addr { return pipeAddr(c.command) }
 
 // Deadlines are not supported on pipes of a process; Dial bounds the
 // handshake by closing the connection instead.
