@@ -49,7 +49,7 @@ type Options struct {
 	SSHBinary string
 	// Warn receives the config problems that do not stop the run (a Match
 	// criterion fleet's own reader does not know); nil prints them to
-	// stderr. Each text is reported once per process.
+	// stderr, each text once per process.
 	Warn func(string) `json:"-"`
 	// SudoPassword, when non-nil, is typed to sudo for Cmd.Sudo commands of
 	// non-root users (`sudo -S`) instead of running `sudo -n`. It applies to
@@ -151,11 +151,11 @@ var warned sync.Map
 
 // warn reports a problem of the config that does not stop the run.
 func (o Options) warn(msg string) {
-	if _, dup := warned.LoadOrStore(msg, true); dup {
-		return
-	}
 	if o.Warn != nil {
 		o.Warn(msg)
+		return
+	}
+	if _, dup := warned.LoadOrStore(msg, true); dup {
 		return
 	}
 	fmt.Fprintf(os.Stderr, "warning: %s\n", msg)
