@@ -11,7 +11,8 @@ import (
 
 // TestSSHConfigUser: a host whose fleet.star gives no target_user logs in
 // as ssh_config's User (issue 16, case 1), one that gives it logs in as
-// that, and `fleet hosts` shows each endpoint as resolved, route included.
+// that, and `fleet hosts` and the plan show each endpoint as resolved,
+// route included, with "(sudo)" for the resolved non-root users.
 func TestSSHConfigUser(t *testing.T) {
 	l := startLab(t, lab.Options{Hosts: []string{"a", "b"}, NoNixDaemon: true})
 	a, b := l.Host("a"), l.Host("b")
@@ -46,6 +47,18 @@ host(name = "h2", target_host = "asnixos", target_user = "ops", attr = ".#nixosC
 	for _, want := range []string{"nixos@" + a.Addr + ":22", "root@" + b.Addr + ":22 via jumpa", "ops@" + a.Addr + ":22"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("fleet hosts does not show %q:\n%s", want, r.stdout)
+		}
+	}
+
+	// The plan's "(sudo)" follows the resolved user.
+	r = fleet(t, "plan", "--ssh-config", cfg, file)
+	for _, want := range []string{
+		"h0  activate  switch <closure:h0> on nixos@" + a.Addr + ":22 (sudo,",
+		"h1  activate  switch <closure:h1> on root@" + b.Addr + ":22 via jumpa (confirm",
+		"h2  activate  switch <closure:h2> on ops@" + a.Addr + ":22 (sudo,",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("plan lacks %q:\n%s%s", want, r.stdout, r.stderr)
 		}
 	}
 }
