@@ -163,6 +163,7 @@ func load(c *cli.Context, file string) (*runtime.Program, error) {
 	if err != nil {
 		return nil, err
 	}
+	resolveEndpoints(c, prog)
 	yellow := color.New(color.FgYellow, color.Bold).SprintFunc()
 	for _, w := range prog.Warnings() {
 		fmt.Fprintf(c.App.ErrWriter, "%s %s\n", yellow("warning:"), w)

@@ -68,7 +68,7 @@ func JSON(hosts, all []*runtime.Host) (*Inventory, error) {
 	for _, h := range hosts {
 		j := Host{
 			Name: h.Name, System: h.System, Deployable: h.Deployable(),
-			TargetUser: h.TargetUser, TargetPort: h.TargetPort,
+			TargetUser: h.User(), TargetPort: h.Port(),
 			AllowLocal: h.AllowLocal, BuildOnTarget: h.BuildOnTarget,
 			Tags: append([]string{}, h.Tags...),
 		}
