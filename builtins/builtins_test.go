@@ -277,7 +277,7 @@ func TestPlanThenRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			plan := func() string {
-				p, err := prog.MakePlan(context.Background(), sel, "switch", 10, nil)
+				p, err := prog.MakePlan(context.Background(), sel, "switch", 10, nil, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -93,6 +93,8 @@ Examples:
 		Commands: []*cli.Command{
 			planCommand(),
 			runCommand(),
+			buildCommand(),
+			diffCommand(),
 			hostsCommand(),
 			checkCommand(),
 			execCommand(),
@@ -110,12 +112,19 @@ Examples:
 // Flags shared by the commands that evaluate a fleet.star.
 var (
 	onFlag       = &cli.StringFlag{Name: "on", Usage: "select hosts: comma list of names, globs (rpi*) and @tags, OR-ed", Value: ""}
-	goalFlag     = &cli.StringFlag{Name: "goal", Usage: "activation goal: switch, boot, test or dry-activate", Value: "switch"}
-	parallelFlag = &cli.IntFlag{Name: "parallel", Aliases: []string{"p"}, Usage: "hosts worked on at once", Value: 10}
+	goalFlag     = &cli.StringFlag{Name: "goal", Usage: "activation goal: switch, boot, test or dry-activate", Value: "switch", Action: checkFlag(runtime.CheckGoal)}
+	parallelFlag = &cli.IntFlag{Name: "parallel", Aliases: []string{"p"}, Usage: "hosts worked on at once", Value: 10, Action: checkFlag(runtime.CheckParallel)}
 	colorFlag    = &cli.StringFlag{Name: "color", Usage: "colour output: auto, always or never (NO_COLOR is honoured)", Value: "auto"}
 	verboseFlag  = &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show more detail"}
 	jsonFlag     = &cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}
 )
+
+// checkFlag checks a flag's value as it is parsed, so that a usage
+// error comes before any output of a command (a run's "not run" table)
+// and before a run is journaled.
+func checkFlag[T any](check func(T) error) func(*cli.Context, T) error {
+	return func(_ *cli.Context, v T) error { return check(v) }
+}
 
 func commonFlags(extra ...cli.Flag) []cli.Flag {
 	return append([]cli.Flag{onFlag, goalFlag, parallelFlag, colorFlag, verboseFlag}, extra...)
@@ -150,7 +159,16 @@ func load(c *cli.Context, file string) (*runtime.Program, error) {
 	if _, err := os.Stat(file); err != nil {
 		return nil, &runtime.UsageError{Msg: fmt.Sprintf("%s: no such file (fleet looks for ./fleet.star unless given a FILE)", file)}
 	}
-	return runtime.Load(c.Context, file, builtins.Universe())
+	prog, err := runtime.Load(c.Context, file, builtins.Universe())
+	if err != nil {
+		return nil, err
+	}
+	resolveEndpoints(c, prog)
+	yellow := color.New(color.FgYellow, color.Bold).SprintFunc()
+	for _, w := range prog.Warnings() {
+		fmt.Fprintf(c.App.ErrWriter, "%s %s\n", yellow("warning:"), w)
+	}
+	return prog, nil
 }
 
 func setColor(mode string, w io.Writer) error {

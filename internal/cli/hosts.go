@@ -21,7 +21,7 @@ whether fleet can deploy it. --on filters the list.
 Examples:
   fleet hosts
   fleet hosts --on @server --json`,
-		Flags: []cli.Flag{onFlag, colorFlag, jsonFlag},
+		Flags: []cli.Flag{onFlag, colorFlag, jsonFlag, sshConfigFlag},
 		Action: func(c *cli.Context) error {
 			prog, err := setup(c)
 			if err != nil {

@@ -24,7 +24,7 @@ Exit status 0 when every host is up to date, 1 otherwise.
 Examples:
   fleet status
   fleet status --on @server --json`,
-		Flags: []cli.Flag{onFlag, parallelFlag, colorFlag, jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag},
+		Flags: []cli.Flag{onFlag, parallelFlag, colorFlag, jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, evalLimitFlag},
 		Action: func(c *cli.Context) error {
 			t, err := reach(c, "")
 			if err != nil {

@@ -40,6 +40,13 @@ type Options struct {
 	Builders string
 	// Log, when set, receives Nix's build output line by line.
 	Log func(line string)
+	// EvalLimit is the most hosts one Nix evaluator process gets
+	// (chunks.go); 0 means what this machine's memory holds.
+	EvalLimit int
+	// Closures, when set, are the systems to deploy, by host name (fleet
+	// run --closures, closures.go): Build returns them and evaluates
+	// nothing.
+	Closures map[string]string
 }
 
 // Executor implements runtime.Executor. It is safe for concurrent use.
@@ -47,6 +54,9 @@ type Executor struct {
 	opts  Options
 	runID string
 	clock clock
+	// procs, when set, is how many evaluator processes run at once
+	// (tests); else one per core.
+	procs int
 	// newHost builds the Host of a host the first time a step needs it;
 	// the tests put a fake here.
 	newHost func(*runtime.Host) (Host, error)

@@ -16,7 +16,7 @@ type fakeStore struct {
 	calls []string            // "requisites N" / "dump-db N": the paths each asked about
 }
 
-func path(name string) string {
+func fakePath(name string) string {
 	return "/nix/store/" + strings.Repeat(name[:1], 32) + "-" + name
 }
 
@@ -24,10 +24,10 @@ func newFakeStore(graph map[string][]string) *fakeStore {
 	s := &fakeStore{refs: map[string][]string{}}
 	for p, refs := range graph {
 		for _, r := range refs {
-			s.refs[path(p)] = append(s.refs[path(p)], path(r))
+			s.refs[fakePath(p)] = append(s.refs[fakePath(p)], fakePath(r))
 		}
-		if s.refs[path(p)] == nil {
-			s.refs[path(p)] = []string{}
+		if s.refs[fakePath(p)] == nil {
+			s.refs[fakePath(p)] = []string{}
 		}
 	}
 	return s
@@ -71,7 +71,7 @@ func (s *fakeStore) run(_ context.Context, args []string) ([]byte, error) {
 
 func closureOf(t *testing.T, c *pathInfos, root string) []string {
 	t.Helper()
-	infos, err := c.of(context.Background(), path(root))
+	infos, err := c.of(context.Background(), fakePath(root))
 	if err != nil {
 		t.Fatalf("closure of %s: %v", root, err)
 	}
@@ -92,7 +92,7 @@ func TestPathInfosOneQuery(t *testing.T) {
 		"libc": nil, "c-sys": {"libc"},
 	})
 	c := &pathInfos{nixStore: s.run}
-	c.want(path("a-sys"), path("b-sys"))
+	c.want(fakePath("a-sys"), fakePath("b-sys"))
 	if got, want := closureOf(t, c, "a-sys"), []string{"libc", "a-etc", "a-sys"}; !slices.Equal(got, want) {
 		t.Errorf("a-sys: %q, want %q", got, want)
 	}
@@ -107,8 +107,8 @@ func TestPathInfosOneQuery(t *testing.T) {
 	if want := []string{"requisites 1", "dump-db 1"}; !slices.Equal(s.calls, want) {
 		t.Errorf("unannounced closure: nix-store runs %q, want %q (only its new path)", s.calls, want)
 	}
-	infos, _ := c.of(context.Background(), path("c-sys"))
-	if i := infos[1]; i.NarHash != strings.Repeat("ab", 32) || i.NarSize != int64(1000+len(i.Path)) || !slices.Equal(i.References, []string{path("libc")}) {
+	infos, _ := c.of(context.Background(), fakePath("c-sys"))
+	if i := infos[1]; i.NarHash != strings.Repeat("ab", 32) || i.NarSize != int64(1000+len(i.Path)) || !slices.Equal(i.References, []string{fakePath("libc")}) {
 		t.Errorf("c-sys's info: %+v", i)
 	}
 }
@@ -118,11 +118,11 @@ func TestPathInfosOneQuery(t *testing.T) {
 func TestPathInfosBadRoot(t *testing.T) {
 	s := newFakeStore(map[string][]string{"a-sys": {"libc"}, "libc": nil})
 	c := &pathInfos{nixStore: s.run}
-	c.want(path("gone"), path("a-sys"))
+	c.want(fakePath("gone"), fakePath("a-sys"))
 	if got := closureOf(t, c, "a-sys"); !slices.Equal(got, []string{"libc", "a-sys"}) {
 		t.Errorf("a-sys: %q", got)
 	}
-	if _, err := c.of(context.Background(), path("gone")); err == nil || !strings.Contains(err.Error(), "is not valid") {
+	if _, err := c.of(context.Background(), fakePath("gone")); err == nil || !strings.Contains(err.Error(), "is not valid") {
 		t.Errorf("gone: %v", err)
 	}
 }
@@ -155,9 +155,9 @@ func TestPathInfosChunks(t *testing.T) {
 func TestParseRegistrationsRefuses(t *testing.T) {
 	for _, out := range []string{
 		"not a path\nx\n1\n\n0\n",
-		path("a") + "\nshort\n1\n\n0\n",
-		path("a") + "\n" + strings.Repeat("0", 64) + "\nbig\n\n0\n",
-		path("a") + "\n" + strings.Repeat("0", 64) + "\n1\n\n2\n" + path("b") + "\n",
+		fakePath("a") + "\nshort\n1\n\n0\n",
+		fakePath("a") + "\n" + strings.Repeat("0", 64) + "\nbig\n\n0\n",
+		fakePath("a") + "\n" + strings.Repeat("0", 64) + "\n1\n\n2\n" + fakePath("b") + "\n",
 	} {
 		if infos, err := parseRegistrations([]byte(out)); err == nil {
 			t.Errorf("%q: %+v, want an error", out, infos)

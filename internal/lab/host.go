@@ -31,8 +31,9 @@ type Host struct {
 	// HostKey is the public host key line ("ssh-ed25519 AAAA...").
 	HostKey string
 
-	aliases []string
-	lab     *Lab
+	aliases   []string
+	lab       *Lab
+	sshdExtra string // Options.SSHDConfig
 
 	mu         sync.Mutex
 	holder     *exec.Cmd // `sleep infinity` that keeps the namespaces alive

@@ -80,6 +80,11 @@ type Options struct {
 	// (as on NixOS: root uses the store directly, other users such as nixos
 	// go through the daemon). Without it only root can use a host's store.
 	NoNixDaemon bool
+	// SSHDConfig is extra sshd_config text for every host, placed before
+	// the lab's own lines so that its values win (sshd takes the first
+	// value of a keyword); paths are as seen inside the host (Root+"/etc"
+	// is its /etc). No Match blocks.
+	SSHDConfig string
 }
 
 // Lab is a running set of hosts.
@@ -192,6 +197,8 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 			Port: 22,
 			Root: filepath.Join(l.Dir, "hosts", n),
 			lab:  l,
+
+			sshdExtra: opts.SSHDConfig,
 		})
 	}
 	if err := l.addAliases(opts.Aliases); err != nil {
