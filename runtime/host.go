@@ -91,6 +91,15 @@ var (
 // but never deployed, like colmena nodes without deployment settings.
 func (h *Host) Deployable() bool { return h.TargetHost != "" }
 
+// Note says what fleet does differently from the host's source, such as
+// why a colmena node is not deployable; "" for most hosts.
+func (h *Host) Note() string {
+	if h.NixOS != nil && h.NixOS.Colmena != nil {
+		return h.NixOS.Colmena.Note
+	}
+	return ""
+}
+
 // NeedsSudo is fleet's privilege rule, in one place: a step that changes
 // the system (push, activate, keys, reboot, rollback) runs through sudo
 // when the user it logs in as is not root.

@@ -18,6 +18,7 @@ import (
 	"github.com/fleet-deploy/fleet/internal/ui"
 	"github.com/fleet-deploy/fleet/runtime"
 	"github.com/urfave/cli/v2"
+	"go.starlark.net/starlark"
 	"golang.org/x/term"
 )
 
@@ -151,6 +152,16 @@ func setup(c *cli.Context) (*runtime.Program, error) {
 	return load(c, file)
 }
 
+// universe is fleet's builtins, colmena_hive reading hives with the
+// command's --override-input (as its build evaluates them).
+func universe(c *cli.Context) starlark.StringDict {
+	u := builtins.Universe()
+	if o, err := overrides(c); err == nil {
+		builtins.WithOverrides(u, o)
+	}
+	return u
+}
+
 // load applies the colour flag and loads file.
 func load(c *cli.Context, file string) (*runtime.Program, error) {
 	if err := setColor(c.String("color"), c.App.Writer); err != nil {
@@ -159,7 +170,7 @@ func load(c *cli.Context, file string) (*runtime.Program, error) {
 	if _, err := os.Stat(file); err != nil {
 		return nil, &runtime.UsageError{Msg: fmt.Sprintf("%s: no such file (fleet looks for ./fleet.star unless given a FILE)", file)}
 	}
-	prog, err := runtime.Load(c.Context, file, builtins.Universe())
+	prog, err := runtime.Load(c.Context, file, universe(c))
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 var (
 	sshConfigFlag = &cli.StringSliceFlag{Name: "ssh-config", Usage: "ssh_config `FILE` to use instead of ~/.ssh/config and /etc/ssh/ssh_config (repeatable)"}
 	acceptNewFlag = &cli.BoolFlag{Name: "accept-new-host-keys", Usage: "trust and record the key of a host seen for the first time (StrictHostKeyChecking accept-new); a changed key is always refused"}
-	overrideFlag  = &cli.StringSliceFlag{Name: "override-input", Usage: "`NAME=FLAKE`: use FLAKE as input NAME of the flakes nixos_system() evaluates, like nix --override-input (repeatable)"}
+	overrideFlag  = &cli.StringSliceFlag{Name: "override-input", Usage: "`NAME=FLAKE`: use FLAKE as input NAME of the flakes nixos_system() and colmena hives evaluate, like nix --override-input (repeatable)"}
 	buildersFlag  = &cli.StringFlag{Name: "builders", Usage: "Nix remote builders, passed to Nix as --builders"}
 	evalLimitFlag = &cli.IntFlag{Name: "eval-limit", Usage: "at most `N` hosts per Nix evaluator process (several run at once, one per core); 0: as many as this machine's memory holds at ~1 GB each"}
 	logDirFlag    = &cli.StringFlag{Name: "log-dir", Usage: "keep one log file per host in `DIR` (HOST.log) with every event and log line of that host"}
@@ -145,23 +145,32 @@ func executorOptions(c *cli.Context) (executor.Options, error) {
 	if c.Bool("accept-new-host-keys") {
 		o.SSH.StrictHostKeyChecking = "accept-new"
 	}
+	if o.Overrides, err = overrides(c); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// overrides are the --override-input flags, NAME to flake; local
+// directories made absolute.
+func overrides(c *cli.Context) (map[string]string, error) {
+	var m map[string]string
 	for _, kv := range c.StringSlice("override-input") {
 		name, ref, ok := strings.Cut(kv, "=")
 		if !ok || name == "" || ref == "" {
-			return o, &runtime.UsageError{Msg: fmt.Sprintf("--override-input %q: want NAME=FLAKE", kv)}
+			return nil, &runtime.UsageError{Msg: fmt.Sprintf("--override-input %q: want NAME=FLAKE", kv)}
 		}
 		if !strings.Contains(ref, ":") { // a local directory, as Nix reads it
-
 			abs, err := filepath.Abs(ref)
 			if err != nil {
-				return o, err
+				return nil, err
 			}
 			ref = abs
 		}
-		if o.Overrides == nil {
-			o.Overrides = map[string]string{}
+		if m == nil {
+			m = map[string]string{}
 		}
-		o.Overrides[name] = ref
+		m[name] = ref
 	}
-	return o, nil
+	return m, nil
 }
