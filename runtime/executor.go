@@ -43,6 +43,9 @@ type ActivateOptions struct {
 	// system over a fresh SSH connection within Confirm, the host rolls
 	// itself back to the system it ran before. Zero disables it.
 	Confirm time.Duration
+	// InstallBootloader asks switch-to-configuration to (re)install the
+	// boot loader (NIXOS_INSTALL_BOOTLOADER=1).
+	InstallBootloader bool
 }
 
 // CheckSpec is one health check: exactly one of Cmd (run on the host,
@@ -74,10 +77,20 @@ type PushResult struct {
 	Bytes   int64 // bytes sent
 }
 
-// ActivateResult says which system a host ran before and after.
+// ActivateResult says which system a host ran before and after, as the
+// host reports it after the switch.
 type ActivateResult struct {
 	Previous string // store path of the system before activation, "" if none
 	Current  string
+	// Generation is the system profile's generation afterwards, 0 if
+	// there is none; Boot the system the boot entry points at, where
+	// the host has one fleet can read.
+	Generation int
+	Boot       string
+	// Warning is set when the step succeeded with a caveat: "switched,
+	// with failed units" (switch-to-configuration exited 4 or 2 and the
+	// host runs the new system). A strategy's check decides what next.
+	Warning string
 }
 
 // RunResult is the outcome of a remote command.

@@ -36,6 +36,23 @@ func ReportProgress(ctx context.Context, done, total int64, unit string) {
 	}
 }
 
+type logKey struct{}
+
+// WithLog returns a context whose executor work reports messages (such
+// as "waiting for the deploy started at … by …") to fn. Run.Step gives
+// every step one that tells the observer, as the step's host.
+func WithLog(ctx context.Context, fn func(msg string)) context.Context {
+	return context.WithValue(ctx, logKey{}, fn)
+}
+
+// ReportLog tells the observer of the step running under ctx msg;
+// without one it does nothing. Executors call it.
+func ReportLog(ctx context.Context, msg string) {
+	if fn, ok := ctx.Value(logKey{}).(func(string)); ok {
+		fn(msg)
+	}
+}
+
 // Fanout is an Observer that tells every one of obs, in order.
 func Fanout(obs ...Observer) Observer { return fanout(obs) }
 

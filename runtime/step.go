@@ -180,11 +180,12 @@ func (r *Run) end(st *Step, err error, elapsed time.Duration) {
 // progress reports to the observer, if it listens. The Executor's
 // methods take only a context, so that is how progress travels.
 func (r *Run) stepContext(st *Step) context.Context {
+	ctx := WithLog(r.ctx, func(msg string) { r.observer.Log(st.Host, msg) })
 	p, ok := r.observer.(Progress)
 	if !ok {
-		return r.ctx
+		return ctx
 	}
-	return WithProgress(r.ctx, func(done, total int64, unit string) { p.StepProgress(st, done, total, unit) })
+	return WithProgress(ctx, func(done, total int64, unit string) { p.StepProgress(st, done, total, unit) })
 }
 
 // Steps returns the steps recorded so far, in program order.
