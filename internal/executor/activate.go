@@ -33,15 +33,15 @@ const (
 // hostResult is the runner's result line: what the host ran before and
 // runs after, and what the runner decided.
 type hostResult struct {
-	prev, cur       string
-	prevGen, gen    int
-	boot            string // the boot entry, where the host has one to read
-	status          int    // switch-to-configuration's exit status
-	decision        string // ok, units-failed, switched-failed, failed[-restored], locked[-restored], not-a-system, profile-failed
-	via             string // systemd, setsid
-	log             string // the end of the switch's output
-	armed           bool   // the dead-man window runs
-	closure, goal   string // what was activated
+	prev, cur     string
+	prevGen, gen  int
+	boot          string // the boot entry, where the host has one to read
+	status        int    // switch-to-configuration's exit status
+	decision      string // ok, units-failed, switched-failed, failed[-restored], locked[-restored], not-a-system, profile-failed
+	via           string // systemd, setsid
+	log           string // the end of the switch's output
+	armed         bool   // the dead-man window runs
+	closure, goal string // what was activated
 }
 
 // parseResult finds the result line in a session's stdout.

@@ -225,8 +225,8 @@ func TestActivateCollect(t *testing.T) {
 			err:   "ssh connection lost, and the host has no record of the activation"}},
 		{opCase: opCase{name: "never reconnects", gens: twoGens,
 			fault: drop(func(f *fakeHost) { f.downAfterDrop = 1 << 30 }),
-			want: state{sys3, 3, with(twoGens, 3, sys3)},
-			err:  "lost the connection during activation and could not reconnect"},
+			want:  state{sys3, 3, with(twoGens, 3, sys3)},
+			err:   "lost the connection during activation and could not reconnect"},
 			slept: []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second}},
 	}
 	for _, tt := range tests {
