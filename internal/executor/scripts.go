@@ -56,7 +56,10 @@ rm -f "$dir/result" "$dir/log" "$dir/decided" "$dir/confirmed" "$dir/rolledback"
 cat >"$dir/runner" <<'FLEET_RUNNER' || exit 111
 ` + runnerScript + `FLEET_RUNNER
 mkfifo "$dir/events" && exec 3<>"$dir/events" || exit 111
-launch() { # launch VIA: start the runner detached; tell the FIFO when the launcher ends
+launch() { # launch VIA, in the background: start the runner detached; tell the FIFO when the launcher ends
+  # Only the runner's own descriptors: an inherited copy of the lock's
+  # would keep it from ever taking the lock over.
+  exec </dev/null >/dev/null 2>"$dir/launch.log" 3>&- 6>&- 9>&-
   if [ "$1" = systemd ]; then
     NIXOS_INSTALL_BOOTLOADER=$bootloader systemd-run --collect --no-ask-password --quiet --service-type=exec \
       --unit="$unit" -E PATH -E LOCALE_ARCHIVE -E NIXOS_INSTALL_BOOTLOADER -E NIXOS_NO_CHECK --wait \
@@ -68,7 +71,7 @@ launch() { # launch VIA: start the runner detached; tell the FIFO when the launc
 }
 via=setsid
 if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then via=systemd; fi
-launch "$via" </dev/null >/dev/null 2>"$dir/launch.log" 3>&- 6>&- 9>&- &
+launch "$via" &
 started=
 while read -r ev a b <&3; do
   case $ev in
@@ -88,7 +91,7 @@ while read -r ev a b <&3; do
     [ -n "$started" ] && break
     if [ "$a" = systemd ]; then # systemd-run could not start it: no working systemd
       echo "fleet: systemd-run failed ($(tail -n 1 "$dir/launch.log")); running the switch with setsid" >&2
-      launch setsid </dev/null >/dev/null 2>"$dir/launch.log" 3>&- 6>&- 9>&- &
+      launch setsid &
       continue
     fi
     break
