@@ -20,6 +20,7 @@ var (
 	overrideFlag  = &cli.StringSliceFlag{Name: "override-input", Usage: "`NAME=FLAKE`: use FLAKE as input NAME of the flakes nixos_system() evaluates, like nix --override-input (repeatable)"}
 	buildersFlag  = &cli.StringFlag{Name: "builders", Usage: "Nix remote builders, passed to Nix as --builders"}
 	logDirFlag    = &cli.StringFlag{Name: "log-dir", Usage: "keep one log file per host in `DIR` (HOST.log) with every event and log line of that host"}
+	noWaitFlag    = &cli.BoolFlag{Name: "no-wait", Usage: "fail at once if another deploy holds the state directory or a host's lock, instead of waiting for it"}
 )
 
 func runCommand() *cli.Command {
@@ -41,8 +42,13 @@ Examples:
   fleet run --goal boot --on @server -p 4
   fleet run --ssh-config lab.ssh_config --override-input nixpkgs=./mini-nixpkgs
   fleet run --json | jq 'select(.event == "step_end" and .result == "failed")'
-  fleet run --log-dir logs/ -v`,
-		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, logDirFlag, stateDirFlag),
+  fleet run --log-dir logs/ -v
+
+One deploy at a time: a run holds its state directory (--state-dir) and,
+while it activates, each host (/run/fleet/lock there). A second run waits
+for them, saying "waiting for the deploy started at … by …", or with
+--no-wait fails at once.`,
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, logDirFlag, stateDirFlag, noWaitFlag),
 		Action: func(c *cli.Context) error { return deploy(c, "") },
 	}
 }
@@ -83,8 +89,20 @@ func deploy(c *cli.Context, strategy string) error {
 	if c.Bool("verbose") || c.String("log-dir") != "" {
 		opts.Log = obs.NixLog
 	}
+	opts.NoWait = c.Bool("no-wait")
 	ex := executor.New(opts)
 	defer ex.Close()
+	unlock, err := journal.Lock(c.Context, stateDir(c), ex.Holder(), opts.NoWait, func(holder string) {
+		fmt.Fprintf(c.App.ErrWriter, "fleet: waiting for the deploy %s to end (it holds the state directory %s)\n", holder, stateDir(c))
+	})
+	if err != nil {
+		var le *journal.LockedError
+		if errors.As(err, &le) {
+			return cli.Exit(le.Error(), exitHostFailed)
+		}
+		return err
+	}
+	defer unlock()
 	jw, err := journal.Open(stateDir(c), ex.RunID())
 	if err != nil {
 		return err

@@ -118,7 +118,7 @@ echo started >&3
 flock 9 || exit 1
 echo locked >&3
 printf '%s\n' "$holder" >/run/fleet/lock
-gennum() { g=${1##*/system-}; g=${g%-link}; case $g in ''|*[!0-9]*) echo ;; *) echo "$g" ;; esac; }
+gennum() { g=${1##*system-}; g=${g%-link}; case $g in ''|*[!0-9]*) echo ;; *) echo "$g" ;; esac; }
 prev=$(readlink /run/current-system)
 prevgen=$(gennum "$(readlink "$profile")")
 [ -e "$dir/previous" ] || printf '%s\n' "$prev" >"$dir/previous"
