@@ -99,6 +99,9 @@ func (m *machine) activate(ctx context.Context, closure string, o runtime.Activa
 	if err != nil {
 		return nil, err
 	}
+	if res.Warning != "" {
+		runtime.ReportLog(ctx, res.Warning)
+	}
 	if r.armed {
 		if err := m.confirm(ctx, dir, r.prev, o.Confirm); err != nil {
 			return nil, err
@@ -210,7 +213,7 @@ func (m *machine) session(ctx context.Context, step string, a sessionArgs) (*hos
 			return nil, err
 		}
 	default:
-		return nil, m.sessionErr(step, a.goal, err, stderr.String())
+		return nil, m.sessionErr(step, a.goal, err, string(stderr.kept))
 	}
 	r.closure, r.goal = a.closure, a.goal
 	r.armed = r.decision == "ok" && a.confirm > 0 && r.prev != "" && r.prev != a.closure && r.cur == a.closure
@@ -247,6 +250,9 @@ func (m *machine) sessionErr(step, goal string, err error, stderr string) error 
 			}
 		}
 		return m.stepErr(step, fmt.Errorf("%s is locked by the deploy %s (--no-wait)", m.h.Name, holderText(h)), "")
+	}
+	stderr = (&lineWriter{kept: []byte(stderr)}).String()
+	switch ee.Code {
 	case exitSetup:
 		return m.stepErr(step, errors.New("could not set up /run/fleet on the host (exit status 111)"), stderr)
 	case exitNoResult:

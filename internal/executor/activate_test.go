@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -439,4 +440,96 @@ func count(f *fakeHost, s string) int {
 		}
 	}
 	return n
+}
+
+// TestRollbackToRecord: rollback returns to what the host ran before
+// this run, not to "profile minus one", and deletes the generation the
+// run added, so that no later rollback lands on it.
+func TestRollbackToRecord(t *testing.T) {
+	tests := []struct {
+		opCase
+		goal string
+		res  *runtime.ActivateResult
+	}{
+		{opCase: opCase{name: "after a switch: back to the previous system, its generation deleted", gens: twoGens,
+			want: state{sys2, 4, with(twoGens, 4, sys2)}},
+			goal: "switch", res: &runtime.ActivateResult{Previous: sys3, Current: sys2, Generation: 4, Boot: sys2}},
+		{opCase: opCase{name: "after a test: back to what ran, not one generation older", gens: twoGens,
+			want: state{sys2, 2, twoGens}},
+			goal: "test", res: &runtime.ActivateResult{Previous: sys3, Current: sys2, Generation: 2, Boot: sys2}},
+		{opCase: opCase{name: "after failed units: back, the failed generation deleted", gens: twoGens,
+			fault: func(f *fakeHost, _ context.CancelFunc) { f.unitsFailed = map[string]bool{sys3: true} },
+			want:  state{sys2, 4, with(twoGens, 4, sys2)}},
+			goal: "switch", res: &runtime.ActivateResult{Previous: sys3, Current: sys2, Generation: 4, Boot: sys2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, e, _, ctx := tt.setup(t)
+			if _, err := e.Activate(ctx, testH, sys3, runtime.ActivateOptions{Goal: tt.goal}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := e.Rollback(ctx, testH)
+			tt.check(t, f, err)
+			if !reflect.DeepEqual(res, tt.res) {
+				t.Errorf("result %+v, want %+v", res, tt.res)
+			}
+		})
+	}
+}
+
+// TestActivateLocks: another deploy holding the host lock makes the
+// session wait, saying whose deploy it waits for, or with NoWait fail at
+// once, changing nothing.
+func TestActivateLocks(t *testing.T) {
+	const holder = "started at 2026-01-01T00:00:00Z by ops@laptop (run abc)"
+	for _, noWait := range []bool{false, true} {
+		t.Run(fmt.Sprint("noWait=", noWait), func(t *testing.T) {
+			f, e, _, _ := opCase{gens: twoGens}.setup(t)
+			f.lockedBy = holder
+			e.opts.NoWait = noWait
+			var logs []string
+			ctx := runtime.WithLog(context.Background(), func(msg string) { logs = append(logs, msg) })
+			_, err := e.Activate(ctx, testH, sys3, runtime.ActivateOptions{Goal: "switch"})
+			if noWait {
+				want := "web: activate failed: web is locked by the deploy " + holder + " (--no-wait)"
+				if err == nil || err.Error() != want {
+					t.Errorf("error %v\nwant %s", err, want)
+				}
+				if got := f.state(); got.Current != sys2 || got.Gen != 2 {
+					t.Errorf("host changed: %+v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{"waiting for the deploy " + holder + " to end"}; !slices.Equal(logs, want) {
+				t.Errorf("logs %q, want %q", logs, want)
+			}
+		})
+	}
+}
+
+// TestErrorsNameTheStep: no error pastes a remote script.
+func TestErrorsNameTheStep(t *testing.T) {
+	for name, fault := range map[string]func(*fakeHost){
+		"exit status":     func(f *fakeHost) { f.failSwitch = map[string]int{sys3: 1} },
+		"lost for good":   func(f *fakeHost) { f.dropActivate, f.downAfterDrop = true, 1<<30 },
+		"host lost state": func(f *fakeHost) { f.dropActivate, f.forget = true, true },
+		"unreachable":     func(f *fakeHost) { f.down = 1 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, e, _, ctx := opCase{gens: twoGens}.setup(t)
+			fault(f)
+			_, err := e.Activate(ctx, testH, sys3, runtime.ActivateOptions{Goal: "switch"})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, s := range []string{ActivateScript, collectScript, runnerScript} {
+				if strings.Contains(err.Error(), firstLine(s)) || strings.Contains(err.Error(), "flock") {
+					t.Errorf("the error pastes a script: %v", err)
+				}
+			}
+		})
+	}
 }
