@@ -103,7 +103,15 @@ func (m *machine) activate(ctx context.Context, closure string, o runtime.Activa
 		runtime.ReportLog(ctx, res.Warning)
 	}
 	if r.armed {
-		if err := m.confirm(ctx, dir, r.prev, o.Confirm); err != nil {
+		cctx := ctx
+		if ctx.Err() != nil {
+			// Interrupted, but the switch ended well: confirm it anyway
+			// (bounded), rather than let the host roll itself back.
+			var cancel context.CancelFunc
+			cctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), interruptWait)
+			defer cancel()
+		}
+		if err := m.confirm(cctx, dir, r.prev, o.Confirm); err != nil {
 			return nil, err
 		}
 	}
