@@ -274,16 +274,13 @@ func (m *machine) stepErr(step string, err error, log string) error {
 	return &runtime.HostError{Host: m.h.Name, Step: step, Err: err, Log: logTail(log)}
 }
 
-// scrub is err's message without the command line remote puts in it
-// (for a session, the whole script).
+// scrub is err's message without the script remote puts in it: the
+// command line `sh -c 'SCRIPT' fleet-NAME ARGS` reads `fleet-NAME ARGS`.
 func (m *machine) scrub(err error) string {
 	msg := err.Error()
-	for _, s := range []string{ActivateScript, collectScript, confirmScript, outcomeScript, previousScript} {
-		if i := strings.Index(msg, "sh -c "); i >= 0 && strings.Contains(msg, firstLine(s)) {
-			// The command runs from "sh -c" to the script's $0.
-			if j := strings.Index(msg[i:], " fleet-"); j >= 0 {
-				msg = msg[:i] + msg[i+j+1:]
-			}
+	if i := strings.Index(msg, "sh -c '"); i >= 0 {
+		if j := strings.LastIndex(msg, "' fleet-"); j > i {
+			msg = msg[:i] + msg[j+2:]
 		}
 	}
 	return msg

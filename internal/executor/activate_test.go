@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleet-deploy/fleet/internal/remote"
+	"github.com/fleet-deploy/fleet/internal/shell"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -535,5 +537,20 @@ func TestErrorsNameTheStep(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestScrub: a remote error names the script by its $0, not its text.
+func TestScrub(t *testing.T) {
+	m := &machine{h: testH}
+	for _, s := range []string{ActivateScript, collectScript, confirmScript, outcomeScript} {
+		cmd, err := shell.Join("sudo", "-n", "--", "sh", "-c", s, "fleet-x", "/run/fleet/r-web", "a b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.scrub(fmt.Errorf("ssh web: %s: %w", cmd, remote.ErrConnLost))
+		if want := "ssh web: sudo -n -- fleet-x /run/fleet/r-web 'a b': ssh connection lost"; got != want {
+			t.Errorf("scrub:\n got %q\nwant %q", got, want)
+		}
 	}
 }

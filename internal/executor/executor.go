@@ -4,9 +4,10 @@
 // connection (ssh.go), or this machine itself for an allow_local host
 // (local.go).
 //
-// The operations — push (push.go), activate and rollback (activate.go),
-// run and exec (run.go), checks (check.go), reboot (reboot.go) and keys
-// (keys.go) — are methods of machine, the executor's view of one host,
+// The operations — push (push.go), activate (activate.go, its remote
+// scripts in scripts.go), the dead-man confirmation and rollback
+// (rollback.go), run and exec (run.go), checks (check.go), reboot
+// (reboot.go) and keys (keys.go) — are methods of machine, the executor's view of one host,
 // and run their commands only through its Host. They are the same code
 // over SSH, locally and, in the tests, over a fake Host that keeps a
 // NixOS machine's state in memory. fleet doctor (doctor.go) diagnoses a
