@@ -80,6 +80,20 @@ func (e *Executor) Activate(ctx context.Context, h *runtime.Host, closure string
 	return m.activate(ctx, closure, o)
 }
 
+// unitName names the transient unit of the machine's next switch:
+// prefix and the run id, then -2, -3, … for later ones in the same run,
+// so that one never meets the name of the last (systemd unloads a
+// unit a moment after it ends).
+func (m *machine) unitName(prefix string) string {
+	m.rec.Lock()
+	defer m.rec.Unlock()
+	m.units++
+	if m.units == 1 {
+		return prefix + m.runID
+	}
+	return fmt.Sprintf("%s%s-%d", prefix, m.runID, m.units)
+}
+
 // stateDir is the activation's directory on the host.
 func (m *machine) stateDir(suffix string) string {
 	return fmt.Sprintf("/run/fleet/%s-%s%s", m.runID, m.h.Name, suffix)
@@ -90,7 +104,7 @@ func (m *machine) activate(ctx context.Context, closure string, o runtime.Activa
 	dir := m.stateDir("")
 	confirm := int(o.Confirm / time.Second)
 	r, err := m.session(ctx, "activate", sessionArgs{dir: dir, closure: closure, goal: goal, confirm: confirm,
-		unit: "fleet-switch-" + m.runID, bootloader: o.InstallBootloader})
+		unit: m.unitName("fleet-switch-"), bootloader: o.InstallBootloader})
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +136,8 @@ func (m *machine) activate(ctx context.Context, closure string, o runtime.Activa
 // previous system; the runner keeps it on the host too) and the
 // generation this run added, which a rollback removes.
 func (m *machine) record(r *hostResult) {
+	m.rec.Lock()
+	defer m.rec.Unlock()
 	if !m.recorded {
 		m.previous, m.recorded = r.prev, true
 	}

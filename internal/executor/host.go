@@ -55,10 +55,13 @@ type machine struct {
 
 	// What this run did to the host, for Rollback: the system it ran
 	// before the run's first activation, and the profile generation the
-	// run added.
+	// run added. rec guards them (a script may run steps on one host in
+	// parallel).
+	rec      sync.Mutex
 	previous string
 	recorded bool
 	added    int
+	units    int // transient units started, for their names
 
 	mu   sync.Mutex // guards host while Executor.machine builds it
 	host Host       // set before the machine is handed out

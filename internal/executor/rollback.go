@@ -66,8 +66,10 @@ func (e *Executor) Rollback(ctx context.Context, h *runtime.Host) (*runtime.Acti
 }
 
 func (m *machine) rollback(ctx context.Context) (*runtime.ActivateResult, error) {
-	target := m.previous
-	if !m.recorded {
+	m.rec.Lock()
+	target, recorded, added := m.previous, m.recorded, m.added
+	m.rec.Unlock()
+	if !recorded {
 		out, err := m.run(ctx, asRoot, nil, "sh", "-c", previousScript, "fleet-previous", m.stateDir(""))
 		if err != nil {
 			return nil, m.stepErr("rollback", errors.New(m.scrub(err)), "")
@@ -81,7 +83,7 @@ func (m *machine) rollback(ctx context.Context) (*runtime.ActivateResult, error)
 		}
 	}
 	r, err := m.session(ctx, "rollback", sessionArgs{dir: m.stateDir("-rollback"), closure: target, goal: "switch",
-		unit: "fleet-rollback-" + m.runID, drop: m.added})
+		unit: m.unitName("fleet-rollback-"), drop: added})
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +92,9 @@ func (m *machine) rollback(ctx context.Context) (*runtime.ActivateResult, error)
 		return nil, err
 	}
 	if r.decision == "ok" {
+		m.rec.Lock()
 		m.added = 0
+		m.rec.Unlock()
 	}
 	return res, nil
 }
