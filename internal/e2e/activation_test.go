@@ -448,3 +448,28 @@ def deploy(ctx):
 		}
 	})
 }
+
+// TestNixOSLockHeld: another switch-to-configuration holds NixOS's own
+// lock. fleet says so and changes nothing: no profile generation, no
+// switch.
+func TestNixOSLockHeld(t *testing.T) {
+	bothPaths(t, func(t *testing.T, opts func(...string) lab.Options, unit bool) {
+		l := startLab(t, opts("a"))
+		a := l.Host("a")
+		v1 := deployAll(t, l, "1.0")
+		before := stateOf(t, a)
+		exec(t, a, "mkdir -p /run/nixos && : >/run/nixos/switch-to-configuration.lock && setsid flock /run/nixos/switch-to-configuration.lock sleep 600 </dev/null >/dev/null 2>&1 & "+
+			"while flock -n /run/nixos/switch-to-configuration.lock true; do :; done")
+		r := fleet(t, runArgs(l, rolloutDir(t, l, "2.0", nil, ""))...)
+		if r.code != 1 || !strings.Contains(r.stderr, "a: activate failed: another switch is running on a (switch-to-configuration's lock is held); nothing changed") {
+			t.Errorf("exit %d\n%s", r.code, r.stderr)
+		}
+		if got := stateOf(t, a); got != before || got.Current != v1["a"] {
+			t.Errorf("host a changed: %+v, was %+v", got, before)
+		}
+		if n := activations(t, a); n != 1 {
+			t.Errorf("%d switches logged, want only the first deploy's", n)
+		}
+		gcSafe(t, a)
+	})
+}
