@@ -12,6 +12,11 @@ import (
 )
 
 func (b *bench) baselineCmd(names []string, closures map[string]string, par int) (command, string, error) {
+	return b.baselineCmdVia(b.lab.SSHConfig, names, closures, par)
+}
+
+// baselineCmdVia is baselineCmd with another ssh_config (the WAN's proxies).
+func (b *bench) baselineCmdVia(sshConfig string, names []string, closures map[string]string, par int) (command, string, error) {
 	script := filepath.Join(cfg.work, "baseline.sh")
 	if err := os.WriteFile(script, []byte(baselineScript), 0o755); err != nil {
 		return command{}, "", err
@@ -24,9 +29,9 @@ func (b *bench) baselineCmd(names []string, closures map[string]string, par int)
 	if err := os.WriteFile(list, []byte(in.String()), 0o644); err != nil {
 		return command{}, "", err
 	}
-	c := command{argv: []string{"sh", "-c", `exec "$0" "$1" "$2" < "$3"`, script, b.lab.SSHConfig, fmt.Sprint(par), list}}
+	c := command{argv: []string{"sh", "-c", `exec "$0" "$1" "$2" < "$3"`, script, sshConfig, fmt.Sprint(par), list}}
 	doc := fmt.Sprintf("%s %s %d < %s   # %s is bench/baseline.go's baselineScript:\n#   NIX_SSHOPTS=\"-F $cfg\" xargs -P %d -n 2 sh -c 'nix-copy-closure --to root@$1 $2 && ssh -F $cfg root@$1 nix-env -p /nix/var/nix/profiles/system --set $2 && ssh -F $cfg root@$1 $2/bin/switch-to-configuration switch'   (stdin: \"HOST CLOSURE\" lines)",
-		script, b.lab.SSHConfig, par, list, filepath.Base(script), par)
+		script, sshConfig, par, list, filepath.Base(script), par)
 	return c, doc, nil
 }
 

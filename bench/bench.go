@@ -3,7 +3,10 @@
 // lab the chosen benchmarks need, builds the hosts' closures once and runs
 // the benchmarks in order. Each benchmark is a file of its own:
 //
-//	fresh.go    fresh deploys of 10 and 50 hosts (and the warm-up)
+//	fresh.go    fresh deploys of 10, 16 and 50 hosts (and the warm-up)
+//	wan.go      fresh deploys of 10 and 50 hosts at 50 ms RTT, and what
+//	            each host saw (delayproxy.go: the delay; wanops.go: the
+//	            round trips of single operations)
 //	noop.go     the no-op redeploy of 50 hosts
 //	large.go    the push of one large closure
 //	plan.go     fleet plan of 1000 hosts
@@ -37,14 +40,16 @@ type bench struct {
 	ansible   string            // ansible-playbook path, "" if not used
 	noAnsible string            // why not
 
-	rows       []row
-	breakdowns []breakdown
-	commands   []cmdDoc
-	notes      []string
-	profiles   []profileReport
-	opsResults []opResult
-	cpuSplits  []cpuSplit
-	loadEnd    string
+	rows          []row
+	breakdowns    []breakdown
+	commands      []cmdDoc
+	notes         []string
+	profiles      []profileReport
+	opsResults    []opResult
+	cpuSplits     []cpuSplit
+	hostMetrics   []hostMetrics
+	wanOpsResults []wanOp
+	loadEnd       string
 }
 
 // cpuSplit is where the CPU time of one method's runs went.
@@ -86,9 +91,11 @@ func hostNames(n int) []string {
 func (b *bench) run(ctx context.Context) error {
 	needLab := 0
 	switch {
-	case want("fresh50") || want("noop") || want("profile"):
+	case want("fresh50") || want("wan50") || want("noop") || want("profile"):
 		needLab = 50
-	case want("fresh10") || want("ops"):
+	case want("fresh16"):
+		needLab = 16
+	case want("fresh10") || want("wan10") || want("ops"):
 		needLab = 10
 	case want("large"):
 		needLab = 1
@@ -127,8 +134,11 @@ func (b *bench) run(ctx context.Context) error {
 		name string
 		fn   func(context.Context) error
 	}{
-		{"fresh10", func(ctx context.Context) error { return b.fresh(ctx, 10, cfg.reps) }},
-		{"fresh50", func(ctx context.Context) error { return b.fresh(ctx, 50, cfg.reps50) }},
+		{"fresh10", func(ctx context.Context) error { return b.fresh(ctx, 10, cfg.reps, nil) }},
+		{"fresh16", func(ctx context.Context) error { return b.fresh(ctx, 16, cfg.reps, nil) }},
+		{"fresh50", func(ctx context.Context) error { return b.fresh(ctx, 50, cfg.reps50, nil) }},
+		{"wan10", func(ctx context.Context) error { return b.wan(ctx, 10) }},
+		{"wan50", func(ctx context.Context) error { return b.wan(ctx, 50) }},
 		{"noop", b.noop},
 		{"large", b.large},
 		{"plan", b.plan},
@@ -145,6 +155,7 @@ func (b *bench) run(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
 		}
 	}
+	b.rows = append(b.rows, row{name: "substitute on destination (host(substitute = True))", target: "(issue 15 item 4)", pending: "not built yet (item 4)"})
 	b.loadEnd = loadavg()
 	return errors.Join(errs...)
 }

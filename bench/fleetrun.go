@@ -20,7 +20,12 @@ func (b *bench) overrideArgs() []string {
 }
 
 func (b *bench) fleetRun(file string, extra ...string) command {
-	argv := append([]string{cfg.fleet, "run", "--json", "-p", "10", "--ssh-config", b.lab.SSHConfig}, b.overrideArgs()...)
+	return b.fleetRunVia(b.lab.SSHConfig, file, extra...)
+}
+
+// fleetRunVia is fleetRun with another ssh_config (the WAN's proxies).
+func (b *bench) fleetRunVia(sshConfig, file string, extra ...string) command {
+	argv := append([]string{cfg.fleet, "run", "--json", "-p", "10", "--ssh-config", sshConfig}, b.overrideArgs()...)
 	argv = append(append(argv, extra...), file)
 	return command{dir: filepath.Dir(file), argv: argv}
 }
@@ -29,7 +34,7 @@ func (b *bench) fleetRun(file string, extra ...string) command {
 func runFleet(ctx context.Context, c command) (result, phases, error) {
 	r := c.run(ctx)
 	if err := r.failed(); err != nil {
-		return r, phases{}, fmt.Errorf("%s: %w", c.argv[1], err)
+		return r, phases{}, fmt.Errorf("fleet run: %w", err)
 	}
 	evs, err := parseEvents(r.stdout)
 	if err != nil {

@@ -1,4 +1,4 @@
-// Command bench runs fleet's benchmarks (issue 9) on a lab of simulated
+// Command bench runs fleet's benchmarks (issues 9 and 15) on a lab of simulated
 // NixOS hosts (internal/lab: one real sshd and one empty /nix store per
 // host, in a private network namespace) and prints a table:
 //
@@ -27,6 +27,7 @@ import (
 type config struct {
 	reps         int    // repetitions of every measurement
 	reps50       int    // repetitions of the N = 50 deploys
+	repsWAN      int    // repetitions of the WAN deploys
 	planReps     int    // repetitions of fleet plan
 	only         string // comma list of benchmarks to run
 	ansible      string // auto | off
@@ -45,8 +46,9 @@ var cfg config
 func main() {
 	flag.IntVar(&cfg.reps, "reps", 3, "repetitions of each measurement (at least 3)")
 	flag.IntVar(&cfg.reps50, "reps50", 3, "repetitions of the N=50 fresh deploys (at least 3)")
+	flag.IntVar(&cfg.repsWAN, "reps-wan", 3, "repetitions of the deploys at 50 ms RTT (wan10, wan50)")
 	flag.IntVar(&cfg.planReps, "plan-reps", 5, "repetitions of fleet plan")
-	flag.StringVar(&cfg.only, "only", "", "comma list of benchmarks to run: fresh10, fresh50, noop, large, plan, profile, ops (CPU cost of single operations on one host) (default: all)")
+	flag.StringVar(&cfg.only, "only", "", "comma list of benchmarks to run: fresh10, fresh16, fresh50, wan10, wan50 (at 50 ms RTT), noop, large, plan, profile, ops (CPU cost of single operations on one host) (default: all)")
 	flag.StringVar(&cfg.ansible, "ansible", "auto", "auto: compare with ansible-playbook when it is installed; off: never")
 	flag.StringVar(&cfg.fleet, "fleet", "bin/fleet", "fleet binary (make build puts it in bin/fleet)")
 	flag.StringVar(&cfg.work, "work", "", "scratch directory (default: a new one under $TMPDIR, removed afterwards)")
@@ -54,10 +56,13 @@ func main() {
 	flag.BoolVar(&cfg.markdown, "md", true, "also print the result table as Markdown")
 	flag.BoolVar(&cfg.noProfile, "no-profile", false, "skip the pprof runs")
 	flag.BoolVar(&cfg.ansible50, "ansible50", false, "also compare with Ansible at N=50 (~5 min per repetition here)")
-	flag.BoolVar(&cfg.noopBaseline, "noop-baseline", false, "also time the baseline script's no-op redeploy, for context")
+	flag.BoolVar(&cfg.noopBaseline, "noop-baseline", true, "time the baseline script's no-op redeploy (the no-op target is a ratio to it); -noop-baseline=false skips it")
 	flag.Parse()
 	if cfg.reps < 3 || cfg.reps50 < 3 {
 		fatalf("-reps and -reps50 must be at least 3")
+	}
+	if cfg.repsWAN < 1 {
+		fatalf("-reps-wan must be at least 1")
 	}
 	if os.Geteuid() != 0 {
 		fatalf("must run as root: the lab starts sshd in private network and mount namespaces (try: sudo make bench)")

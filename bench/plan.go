@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -23,12 +22,9 @@ func (b *bench) plan(ctx context.Context) error {
 			return err
 		}
 		cmds[k] = command{dir: filepath.Dir(file), argv: []string{cfg.fleet, "plan", file}}
-		// Max RSS: Go starts children with vfork, so the kernel's
-		// ru_maxrss of a child starts at this (big) process's RSS; a
-		// small intermediate process, /usr/bin/time, reports the real one.
 		how := "wall measured here; max RSS: ru_maxrss from wait4(2), which includes this process's RSS at vfork (/usr/bin/time is not installed)"
-		if _, err := os.Stat("/usr/bin/time"); err == nil {
-			cmds[k] = command{dir: cmds[k].dir, argv: append([]string{"/usr/bin/time", "-f", "BENCHTIME %M"}, cmds[k].argv...)}
+		if timeBin != "" {
+			cmds[k] = withMaxRSS(cmds[k])
 			how = "wall measured here (includes /usr/bin/time's ~1 ms); max RSS from /usr/bin/time -f %M; CPU user+sys from wait4(2)"
 		}
 		b.cmd("plan 1000 hosts", k+" hosts", cmds[k].String()+"   # "+how)
@@ -52,19 +48,10 @@ func (b *bench) plan(ctx context.Context) error {
 				return err
 			}
 			wall[k] = append(wall[k], float64(r.wall.Microseconds())/1000)
-			kb := r.maxRSSKB
-			if cmds[k].argv[0] == "/usr/bin/time" {
-				kb = -1
-				for _, l := range strings.Split(r.stderr, "\n") {
-					if v, ok := strings.CutPrefix(l, "BENCHTIME "); ok {
-						fmt.Sscan(v, &kb)
-					}
-				}
-				if kb < 0 {
-					return fmt.Errorf("no BENCHTIME line from /usr/bin/time: %s", tail.Lines(r.stderr, 5))
-				}
+			if timeBin != "" && !strings.Contains(r.stderr, "BENCHTIME ") {
+				return fmt.Errorf("no BENCHTIME line from /usr/bin/time: %s", tail.Lines(r.stderr, 5))
 			}
-			rss[k] = append(rss[k], float64(kb)*1024/1e6)
+			rss[k] = append(rss[k], r.maxRSSMB())
 			cpu[k] = append(cpu[k], float64(r.cpu.Microseconds())/1000)
 		}
 	}

@@ -62,7 +62,8 @@ func activateFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		Host: h.Name, Action: runtime.ActionActivate, Goal: g, Closure: closure,
 		Target: h.Target(), Sudo: h.Sudo(), Confirm: int(confirm / time.Second),
 	}, func(ctx context.Context, ex runtime.Executor) (res *runtime.StepResult, err error) {
-		ar, err = ex.Activate(ctx, h, closure, runtime.ActivateOptions{Goal: g, Confirm: confirm})
+		ar, err = ex.Activate(ctx, h, closure, runtime.ActivateOptions{Goal: g, Confirm: confirm,
+			Log: func(msg string) { r.Log(h.Name, msg) }})
 		return systemChange(ar, err)
 	})
 	if err != nil {

@@ -30,7 +30,7 @@ type fakeExec struct {
 	done    []string
 }
 
-func (f *fakeExec) Push(ctx context.Context, h *runtime.Host, closure string) (*runtime.PushResult, error) {
+func (f *fakeExec) Push(ctx context.Context, h *runtime.Host, closure string, _ runtime.ProgressFunc) (*runtime.PushResult, error) {
 	if f.wait != nil {
 		if err := f.wait(ctx, "push", h.Name); err != nil {
 			return nil, err
@@ -277,7 +277,7 @@ func TestPlanThenRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			plan := func() string {
-				p, err := prog.MakePlan(context.Background(), sel, "switch", 10, nil)
+				p, err := prog.MakePlan(context.Background(), sel, "switch", 10, nil, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/fleet-deploy/fleet/internal/nixenc"
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/starlark"
 )
@@ -14,8 +15,9 @@ const hostDoc = `host(name, system="x86_64-linux", target_host=None, target_user
 Declares a machine of the inventory and returns it. Call it while
 fleet.star loads (typically from your host factory); names are unique.
 A host without target_host is part of the inventory (exports, hosts
-listing) but never deployed. target_user defaults to root, target_port to
-22; values given here win over ~/.ssh/config. Exactly one of nixos (a
+listing) but never deployed. target_user and target_port, when given, win
+over ~/.ssh/config (as ssh -l and -p do); when not, ssh_config's User and
+Port apply, else root (colmena's default) and 22. Exactly one of nixos (a
 nixos_system(...)) or attr ("<flake>#nixosConfigurations.NAME") says how
 to build its system. vars is free data for your scripts and modules.
 keys are secret(...) files uploaded on deploy.
@@ -62,8 +64,6 @@ func hostFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 	h := &runtime.Host{
 		Name:          name,
 		System:        system,
-		TargetUser:    runtime.DefaultUser,
-		TargetPort:    runtime.DefaultPort,
 		AllowLocal:    allowLocal,
 		BuildOnTarget: buildOnTarget,
 		Pos:           th.CallFrame(1).Pos.String(),
@@ -117,6 +117,11 @@ func hostFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 		}
 	}
 	h.Vars.Freeze()
+	// As deep as Nix can take them, checked here rather than in a
+	// deploy; they lie inside the host's attribute set.
+	if err := nixenc.CheckShape("vars", h.Vars, 1); err != nil {
+		return nil, fail("%v", err)
+	}
 	if keys != starlark.None {
 		seq, ok := keys.(starlark.Indexable)
 		if !ok {

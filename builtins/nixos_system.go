@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/fleet-deploy/fleet/internal/nixenc"
 	"github.com/fleet-deploy/fleet/runtime"
 	"go.starlark.net/starlark"
 )
@@ -63,6 +64,16 @@ func nixosSystemFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		}
 	}
 	args2.Freeze()
+	// Checked here, so that check and plan fail at this call, not the
+	// deploy when it writes the Nix file.
+	for _, v := range []struct {
+		name string
+		v    starlark.Value
+	}{{"modules", mods}, {"special_args", args2}} {
+		if err := nixenc.CheckShape(v.name, v.v, 0); err != nil {
+			return nil, fmt.Errorf("nixos_system(): %v", err)
+		}
+	}
 	return &runtime.NixosSystem{Flake: ref, FlakeShown: flake, Modules: mods, SpecialArgs: args2}, nil
 }
 

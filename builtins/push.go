@@ -24,9 +24,11 @@ func pushFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 		return nil, err
 	}
 	var pr *runtime.PushResult
-	err = step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionPush, Closure: closure, Target: h.Target()},
+	st := &runtime.Step{Host: h.Name, Action: runtime.ActionPush, Closure: closure, Target: h.Target()}
+	progress := runtime.RunOf(th).Progress(st)
+	err = step(th, st,
 		func(ctx context.Context, ex runtime.Executor) (res *runtime.StepResult, err error) {
-			if pr, err = ex.Push(ctx, h, closure); err != nil {
+			if pr, err = ex.Push(ctx, h, closure, progress); err != nil {
 				return nil, err
 			}
 			return &runtime.StepResult{Paths: pr.Paths, Missing: pr.Missing, Bytes: pr.Bytes}, nil

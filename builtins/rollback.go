@@ -26,10 +26,14 @@ func rollbackFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, err
 	}
+	r, err := deployRun(th, "rollback")
+	if err != nil {
+		return nil, err
+	}
 	var ar *runtime.ActivateResult
-	err = step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionRollback, Target: h.Target(), Sudo: h.Sudo()},
+	err = r.Step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionRollback, Target: h.Target(), Sudo: h.Sudo()},
 		func(ctx context.Context, ex runtime.Executor) (res *runtime.StepResult, err error) {
-			ar, err = ex.Rollback(ctx, h)
+			ar, err = ex.Rollback(ctx, h, func(msg string) { r.Log(h.Name, msg) })
 			return systemChange(ar, err)
 		})
 	if err != nil {

@@ -14,9 +14,10 @@ const runDoc = `run(host, argv, check=True)
 
 Runs a command on the host. argv is a list of strings, passed as separate
 words (quoted for the remote shell by fleet; no shell syntax is
-interpreted). Returns struct(host, stdout, stderr, exit_code); with
-check=True (the default) a non-zero exit status fails the step. Only
-inside deploy(ctx).`
+interpreted). Returns struct(host, stdout, stderr, exit_code); stdout
+and stderr keep the last MiB of each (a host that prints gigabytes does
+not take this machine's memory). With check=True (the default) a
+non-zero exit status fails the step. Only inside deploy(ctx).`
 
 func runFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var hostV, argvV starlark.Value

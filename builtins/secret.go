@@ -18,10 +18,26 @@ exactly one source: text (inline), file (a local file, relative to this
 file, read at deploy time) or command (a list of words run on this
 machine at deploy time, e.g. ["pass", "show", "wifi"]). fleet uploads it
 over the host's SSH connection through stdin into a temporary file next
-to dest, sets owner, group and mode, then renames it into place. The
-content never appears in argv, logs, events, plans or errors - plans show
-dest, owner, mode and a hash. upload is "pre-activation" (before
-activate) or "post-activation".`
+to dest, sets owner, group and mode, then renames it onto dest (never
+through a symlink there). Missing parent directories are created mode
+0755, owned by root; a dest that is a directory is refused. upload is
+"pre-activation" (before activate) or "post-activation".
+
+The content never appears in argv, logs, events, plans or errors.
+Plans and events show dest, owner, mode and a tag of the content: a
+keyed hash (HMAC-SHA256) under a random key of the state directory
+(secret-tag.key in --state-dir), so a changed secret shows a changed
+tag, and the tag reveals nothing to whoever lacks that key.
+
+Keep secrets out of the flake. Building a host copies its flake's
+source into the local Nix store, which every user of the machine can
+read: for a flake in a git work tree the files git tracks (fleet names
+it git+file:, as nix build does), elsewhere the whole directory. A
+text = literal in a .star file Nix copies, or a file = inside what it
+copies, is therefore a warning at load (with the secret's position).
+The safe ways: file = a path outside the flake (or one git ignores and
+never tracks), or command = a tool that decrypts at deploy time, e.g.
+["sops", "-d", "secrets/wifi.yaml"] or ["pass", "show", "wifi"].`
 
 const uploadKeysDoc = `upload_keys(host, upload="pre-activation")
 
@@ -99,7 +115,9 @@ func secretFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 	if n != 1 {
 		return nil, fail("give exactly one of text=, file= or command=")
 	}
-	return runtime.NewSecret(dest, owner, group, mode, phase, text, file, command), nil
+	s := runtime.NewSecret(dest, owner, group, mode, phase, text, file, command)
+	s.DeclaredAt(th)
+	return s, nil
 }
 
 func uploadKeysFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -126,13 +144,13 @@ func uploadKeysFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		}
 		info := &runtime.KeyInfo{Dest: k.Dest, Owner: k.Owner, Group: k.Group, Mode: k.Mode, Source: k.Source()}
 		if t, ok := k.Text(); ok {
-			info.Hash = runtime.Hash(t)
+			info.Hash = r.SecretTag(runtime.Hash(t))
 		}
 		err := r.Step(th, &runtime.Step{Host: h.Name, Action: runtime.ActionUploadKey, Target: h.Target(), Key: info, Sudo: h.Sudo()},
 			func(ctx context.Context, ex runtime.Executor) (*runtime.StepResult, error) {
 				hash, err := ex.UploadKey(ctx, h, k)
-				if hash != "" {
-					info.Hash = hash
+				if tag := r.SecretTag(hash); tag != "" {
+					info.Hash = tag
 				}
 				return nil, err
 			})

@@ -1,7 +1,9 @@
 // Package runtime evaluates a fleet.star and runs its deploy(ctx). It
 // knows nothing of Nix or SSH: the one way out to machines is the
 // Executor interface, which internal/executor implements and DryExecutor
-// fakes for plans.
+// fakes for plans. (The one exception: to warn about secrets a build
+// would copy into the Nix store, the load asks internal/flakeref which
+// local files Nix copies of a flake.)
 //
 // One host's way through the package:
 //
@@ -27,8 +29,11 @@
 // Loading is a Run too, one that may declare hosts and may not touch
 // machines. Every Deploy, MakePlan or Call gets a fresh Run, so a Program
 // can be planned, run and planned again with the same steps each time.
+// What the load finds worth saying but not an error is its warnings
+// (warning.go, Program.Warnings), which every command prints.
 //
-// The other files: thread.go makes the Starlark threads of a Run and
+// The other files: source.go reads the script files, only regular ones
+// and at most MaxFileSize each; thread.go makes the Starlark threads of a Run and
 // places their steps in program order; select.go turns --on into a
 // Selection; plan.go is
 // the Plan a dry run prints; errors.go holds the kinds of error and

@@ -10,24 +10,31 @@ import (
 // nothing and returns placeholder results, so that deploy(ctx) runs
 // through exactly the steps it would take if every step succeeded; the
 // Run records those steps, not the executor.
-type DryExecutor struct{}
+type DryExecutor struct {
+	// Closures, when set, are the closures Build returns, by host name
+	// (fleet plan --closures); other hosts get a Placeholder.
+	Closures map[string]string
+}
 
 var _ Executor = DryExecutor{}
 
 // Placeholder is the stand-in closure of a host in a plan.
 func Placeholder(host string) string { return fmt.Sprintf("<closure:%s>", host) }
 
-// Build returns a placeholder closure per host.
-func (DryExecutor) Build(ctx context.Context, hosts []*Host) (map[string]string, error) {
+// Build returns the given closure of each host, or a placeholder.
+func (d DryExecutor) Build(ctx context.Context, hosts []*Host) (map[string]string, error) {
 	out := make(map[string]string, len(hosts))
 	for _, h := range hosts {
 		out[h.Name] = Placeholder(h.Name)
+		if p, ok := d.Closures[h.Name]; ok {
+			out[h.Name] = p
+		}
 	}
 	return out, nil
 }
 
 // Push pretends to copy nothing.
-func (DryExecutor) Push(ctx context.Context, h *Host, closure string) (*PushResult, error) {
+func (DryExecutor) Push(ctx context.Context, h *Host, closure string, _ ProgressFunc) (*PushResult, error) {
 	return &PushResult{}, nil
 }
 
@@ -37,7 +44,7 @@ func (DryExecutor) Activate(ctx context.Context, h *Host, closure string, o Acti
 }
 
 // Rollback pretends to go back.
-func (DryExecutor) Rollback(ctx context.Context, h *Host) (*ActivateResult, error) {
+func (DryExecutor) Rollback(ctx context.Context, h *Host, log LogFunc) (*ActivateResult, error) {
 	return &ActivateResult{}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
@@ -200,19 +201,35 @@ func (e *ScriptError) snippet(pos syntax.Position) string {
 	}
 	line := strings.TrimRight(string(lines[n-1]), "\r")
 	prefix := fmt.Sprintf("%5d | ", n)
-	col := int(pos.Col)
-	if col < 1 {
-		col = 1
-	}
-	pad := make([]byte, 0, col)
-	for i := 0; i < col-1 && i < len(line); i++ {
-		if line[i] == '\t' {
-			pad = append(pad, '\t')
-		} else {
-			pad = append(pad, ' ')
+	col := int(pos.Col) // in runes
+	// The line is shown with control characters and bytes that are not
+	// UTF-8 escaped as ui.Sanitize escapes them (a name may hold them:
+	// "\x1b[2J"), tabs kept, and the caret under the column counts the
+	// escapes.
+	var shown, pad strings.Builder
+	for i, c := 0, 1; i < len(line); c++ {
+		r, size := utf8.DecodeRuneInString(line[i:])
+		s := line[i : i+size]
+		switch {
+		case r == utf8.RuneError && size == 1:
+			s = fmt.Sprintf(`\x%02x`, line[i])
+		case r == '\t':
+		case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0:
+			s = fmt.Sprintf(`\x%02x`, r)
+		case r == 0x2028 || r == 0x2029:
+			s = fmt.Sprintf(`\u%04x`, r)
 		}
+		shown.WriteString(s)
+		if c < col {
+			if r == '\t' {
+				pad.WriteByte('\t')
+			} else {
+				pad.WriteString(strings.Repeat(" ", utf8.RuneCountInString(s)))
+			}
+		}
+		i += size
 	}
-	return fmt.Sprintf("%s%s\n%s%s^\n", prefix, line, strings.Repeat(" ", len(prefix)-2)+"| ", pad)
+	return fmt.Sprintf("%s%s\n%s%s^\n", prefix, shown.String(), strings.Repeat(" ", len(prefix)-2)+"| ", pad.String())
 }
 
 // writeFrames prints a backtrace with runs of the same frame (deep

@@ -15,12 +15,15 @@ type Executor interface {
 	// Build builds the system closures of hosts in one batch and returns
 	// the closure (a store path) of each host by name.
 	Build(ctx context.Context, hosts []*Host) (map[string]string, error)
-	// Push copies closure and its dependencies to the host.
-	Push(ctx context.Context, h *Host, closure string) (*PushResult, error)
+	// Push copies closure and its dependencies to the host, telling
+	// progress (which may be nil) how many bytes have gone.
+	Push(ctx context.Context, h *Host, closure string, progress ProgressFunc) (*PushResult, error)
 	// Activate makes closure the host's running system for o.Goal.
 	Activate(ctx context.Context, h *Host, closure string, o ActivateOptions) (*ActivateResult, error)
-	// Rollback switches the host back to its previous system generation.
-	Rollback(ctx context.Context, h *Host) (*ActivateResult, error)
+	// Rollback switches the host back to what it ran before this run
+	// (its previous generation without a record), telling log what it
+	// does beyond that.
+	Rollback(ctx context.Context, h *Host, log LogFunc) (*ActivateResult, error)
 	// Run runs argv on the host.
 	Run(ctx context.Context, h *Host, argv []string) (*RunResult, error)
 	// Check makes one attempt of a health check; nil means healthy.
@@ -46,6 +49,10 @@ type ActivateOptions struct {
 	// InstallBootloader asks switch-to-configuration to (re)install the
 	// boot loader (NIXOS_INSTALL_BOOTLOADER=1).
 	InstallBootloader bool
+	// Log, which may be nil, hears what the activation says beyond its
+	// result: waiting for another deploy's lock, waiting for an
+	// interrupted switch to end, a warning.
+	Log LogFunc
 }
 
 // CheckSpec is one health check: exactly one of Cmd (run on the host,

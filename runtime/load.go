@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -39,6 +40,7 @@ type loader struct {
 }
 
 type module struct {
+	src     []byte // as executed, for error snippets
 	globals starlark.StringDict
 	err     error
 	done    bool
@@ -94,19 +96,14 @@ func (l *loader) resolve(from, p string) string {
 	return filepath.Join(dir, p)
 }
 
-// source returns the text of a file known to the loader, for error
-// snippets.
+// source returns the text of a file the loader executed, for error
+// snippets: the text as it was read, never read again (the file may
+// have changed, or be a FIFO by now).
 func (l *loader) source(display string) []byte {
-	if strings.HasPrefix(display, stdlib.Prefix) {
-		b, _ := fs.ReadFile(stdlib.FS, strings.TrimPrefix(display, stdlib.Prefix))
-		return b
+	if m, ok := l.modules[display]; ok {
+		return m.src
 	}
-	path := display
-	if a, ok := l.abs[display]; ok {
-		path = a
-	}
-	b, _ := os.ReadFile(path)
-	return b
+	return nil
 }
 
 // execMain executes the main file.
@@ -162,6 +159,14 @@ func (l *loader) inside(abs string) error {
 	return nil
 }
 
+// threadContext is cancelled when th's run is interrupted or stopped.
+func threadContext(th *starlark.Thread) context.Context {
+	if r := RunOf(th); r != nil {
+		return r.threads
+	}
+	return context.Background()
+}
+
 func (l *loader) exec(th *starlark.Thread, display, abs string) (starlark.StringDict, error) {
 	if m, ok := l.modules[display]; ok {
 		if !m.done {
@@ -185,12 +190,11 @@ func (l *loader) exec(th *starlark.Thread, display, abs string) (starlark.String
 		}
 	} else {
 		l.abs[display] = abs
-		src, err = os.ReadFile(abs)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", display, errors.Unwrap(err))
+		if src, err = readSource(threadContext(th), display, abs); err != nil {
+			return nil, err
 		}
 	}
-	m := &module{}
+	m := &module{src: src}
 	l.modules[display] = m
 	l.stack = append(l.stack, display)
 	m.globals, m.err = starlark.ExecFileOptions(fileOptions, th, display, src, l.universe)

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"time"
 )
 
@@ -19,37 +18,27 @@ type Progress interface {
 	StepProgress(s *Step, done, total int64, unit string)
 }
 
-type progressKey struct{}
+// ProgressFunc hears how far a long step has got: done of total, in
+// unit ("bytes"). Run.Progress makes one for a step; executors call it
+// through Report, which a nil ProgressFunc ignores.
+type ProgressFunc func(done, total int64, unit string)
 
-// WithProgress returns a context whose long-running executor work
-// reports its progress to fn. Run.Step gives every step such a context
-// when its observer is a Progress.
-func WithProgress(ctx context.Context, fn func(done, total int64, unit string)) context.Context {
-	return context.WithValue(ctx, progressKey{}, fn)
-}
-
-// ReportProgress tells the observer of the step running under ctx how
-// far it has got; without one it does nothing. Executors call it.
-func ReportProgress(ctx context.Context, done, total int64, unit string) {
-	if fn, ok := ctx.Value(progressKey{}).(func(int64, int64, string)); ok {
-		fn(done, total, unit)
+// Report calls f, if there is one.
+func (f ProgressFunc) Report(done, total int64, unit string) {
+	if f != nil {
+		f(done, total, unit)
 	}
 }
 
-type logKey struct{}
+// LogFunc hears an executor's messages about a step of one host, such
+// as "waiting for the deploy started at … by … to end"; builtins make
+// one with Run.Log. A nil LogFunc ignores them.
+type LogFunc func(msg string)
 
-// WithLog returns a context whose executor work reports messages (such
-// as "waiting for the deploy started at … by …") to fn. Run.Step gives
-// every step one that tells the observer, as the step's host.
-func WithLog(ctx context.Context, fn func(msg string)) context.Context {
-	return context.WithValue(ctx, logKey{}, fn)
-}
-
-// ReportLog tells the observer of the step running under ctx msg;
-// without one it does nothing. Executors call it.
-func ReportLog(ctx context.Context, msg string) {
-	if fn, ok := ctx.Value(logKey{}).(func(string)); ok {
-		fn(msg)
+// Report calls f, if there is one.
+func (f LogFunc) Report(msg string) {
+	if f != nil {
+		f(msg)
 	}
 }
 

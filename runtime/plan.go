@@ -15,9 +15,18 @@ type Plan struct {
 }
 
 // MakePlan dry-runs deploy on the selection: the same script, in a run
-// of its own, on a DryExecutor.
-func (p *Program) MakePlan(ctx context.Context, sel *Selection, goal string, parallel int, obs Observer) (*Plan, error) {
-	steps, err := p.Deploy(ctx, sel, RunOptions{Executor: DryExecutor{}, Observer: obs, Goal: goal, Parallel: parallel, DryRun: true})
+// of its own, on a DryExecutor. secretKey keys the tags of inline
+// secrets, as RunOptions.SecretKey does for a run.
+func (p *Program) MakePlan(ctx context.Context, sel *Selection, goal string, parallel int, obs Observer, secretKey []byte) (*Plan, error) {
+	return p.PlanWith(ctx, sel, RunOptions{Executor: DryExecutor{}, Observer: obs, Goal: goal, Parallel: parallel, SecretKey: secretKey})
+}
+
+// PlanWith is MakePlan with o's executor, a DryExecutor (one given
+// closures, say); o.DryRun is set.
+func (p *Program) PlanWith(ctx context.Context, sel *Selection, o RunOptions) (*Plan, error) {
+	o.DryRun = true
+	goal, parallel := o.Goal, o.Parallel
+	steps, err := p.Deploy(ctx, sel, o)
 	if err != nil {
 		return nil, err
 	}

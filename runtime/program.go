@@ -16,6 +16,8 @@ type Program struct {
 	loader  *loader
 	globals starlark.StringDict
 	hosts   []*Host // in declaration order
+	// warnings of the load (Warnings)
+	warnings []Warning
 }
 
 // Load evaluates the fleet.star at file with the given predeclared
@@ -41,6 +43,7 @@ func Load(ctx context.Context, file string, universe starlark.StringDict) (*Prog
 		return nil, r.wrap(err)
 	}
 	p.globals, p.hosts = globals, r.hosts
+	p.warnings = p.secretWarnings()
 	return p, nil
 }
 
@@ -66,15 +69,39 @@ func (p *Program) Deploy(ctx context.Context, sel *Selection, o RunOptions) ([]*
 // deploy(ctx), in a fresh Run. Tests of strategies use it to run test_*
 // functions.
 func (p *Program) Call(ctx context.Context, name string, sel *Selection, o RunOptions) ([]*Step, error) {
-	if !ValidGoal(o.Goal) {
-		return nil, &UsageError{Msg: fmt.Sprintf("--goal %q: must be one of switch, boot, test, dry-activate", o.Goal)}
-	}
-	if o.Parallel < 1 {
-		return nil, &UsageError{Msg: fmt.Sprintf("--parallel %d: must be at least 1", o.Parallel)}
+	if err := o.Check(); err != nil {
+		return nil, err
 	}
 	r := newDeployRun(ctx, p, o)
 	defer r.finish()
 	return r.call(name, o.Strategy, sel)
+}
+
+// Check reports a goal or a parallelism no run can have, as a
+// UsageError.
+func (o RunOptions) Check() error {
+	if err := CheckGoal(o.Goal); err != nil {
+		return err
+	}
+	return CheckParallel(o.Parallel)
+}
+
+// CheckGoal and CheckParallel are Check's checks of one option each,
+// for a command line that checks its flags as it parses them, before
+// it shows or records anything of a run.
+func CheckGoal(goal string) error {
+	if !ValidGoal(goal) {
+		return &UsageError{Msg: fmt.Sprintf("--goal %q: must be one of switch, boot, test, dry-activate", goal)}
+	}
+	return nil
+}
+
+// CheckParallel: see CheckGoal.
+func CheckParallel(n int) error {
+	if n < 1 {
+		return &UsageError{Msg: fmt.Sprintf("--parallel %d: must be at least 1", n)}
+	}
+	return nil
 }
 
 // entry is the script's function name, or for deploy the stdlib

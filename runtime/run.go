@@ -28,6 +28,10 @@ type RunOptions struct {
 	// Strategy, when set, names a stdlib file ("@fleet//keys.star")
 	// whose deploy(ctx) runs instead of the script's.
 	Strategy string
+	// SecretKey keys the tags that outputs show of secrets (SecretTag):
+	// the state directory's, so that tags compare across runs and plans
+	// of one user and mean nothing elsewhere. Empty: no tags.
+	SecretKey []byte
 }
 
 // Run is one evaluation of a Program's Starlark: the load that declares
@@ -42,6 +46,7 @@ type Run struct {
 
 	ctx      context.Context // executor work; cancelled to abort at once
 	soft     context.Context // cancelled by the first interrupt (Stop)
+	stop     <-chan struct{} // RunOptions.Stop
 	stopSoft context.CancelFunc
 	threads  context.Context         // cancelled to stop every thread
 	abort    context.CancelCauseFunc // cancels threads; the cause is their error
@@ -55,6 +60,8 @@ type Run struct {
 	goal     string
 	parallel int
 	dryRun   bool
+	// secretKey keys SecretTag.
+	secretKey []byte
 
 	mu       sync.Mutex
 	hosts    []*Host // declared while loading
@@ -85,7 +92,9 @@ func newDeployRun(ctx context.Context, p *Program, o RunOptions) *Run {
 	r.deploy = true
 	r.exec, r.observer = o.Executor, o.Observer
 	r.goal, r.parallel, r.dryRun = o.Goal, o.Parallel, o.DryRun
+	r.secretKey = o.SecretKey
 	if o.Stop != nil {
+		r.stop = o.Stop
 		go func() {
 			select {
 			case <-o.Stop:
@@ -191,7 +200,17 @@ func (r *Run) Context() context.Context { return r.ctx }
 func (r *Run) SoftContext() context.Context { return r.soft }
 
 // Stopping reports whether the run was interrupted: no new work starts.
-func (r *Run) Stopping() bool { return r.soft.Err() != nil }
+// It looks at Stop itself, so that nothing starts once Stop is closed,
+// not only once the goroutine that passes it on has run.
+func (r *Run) Stopping() bool {
+	select {
+	case <-r.stop:
+		r.stopSoft()
+		return true
+	default:
+		return r.soft.Err() != nil
+	}
+}
 
 // Goal is the default activation goal (--goal).
 func (r *Run) Goal() string { return r.goal }

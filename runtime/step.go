@@ -75,10 +75,10 @@ type StepResult struct {
 	Warning    string `json:"warning,omitempty"`
 }
 
-// StepFunc does the work of one step through the run's Executor. ctx
-// carries progress reports to the observer (see ReportProgress). The
+// StepFunc does the work of one step through the run's Executor. The
 // result it returns is the step's Result in a real run; a plan shows
-// none.
+// none. A step that reports progress gets its ProgressFunc from
+// Run.Progress.
 type StepFunc func(ctx context.Context, ex Executor) (*StepResult, error)
 
 // Step performs st for the builtin running on th, the one way a builtin
@@ -92,7 +92,7 @@ func (r *Run) Step(th *starlark.Thread, st *Step, do StepFunc) error {
 	}
 	r.begin(th, st)
 	start := time.Now()
-	res, err := do(r.stepContext(st), r.exec)
+	res, err := do(r.ctx, r.exec)
 	if res != nil && !r.dryRun {
 		st.Result = res
 	}
@@ -180,16 +180,14 @@ func (r *Run) end(st *Step, err error, elapsed time.Duration) {
 	}
 }
 
-// stepContext is the context for the executor work of st: it carries
-// progress reports to the observer, if it listens. The Executor's
-// methods take only a context, so that is how progress travels.
-func (r *Run) stepContext(st *Step) context.Context {
-	ctx := WithLog(r.ctx, func(msg string) { r.observer.Log(st.Host, msg) })
+// Progress returns the function that tells the run's observer how far
+// st has got, or nil when the observer does not listen.
+func (r *Run) Progress(st *Step) ProgressFunc {
 	p, ok := r.observer.(Progress)
 	if !ok {
-		return ctx
+		return nil
 	}
-	return WithProgress(ctx, func(done, total int64, unit string) { p.StepProgress(st, done, total, unit) })
+	return func(done, total int64, unit string) { p.StepProgress(st, done, total, unit) }
 }
 
 // Steps returns the steps recorded so far, in program order.

@@ -45,7 +45,7 @@ type NixosSystem struct {
 
 func (n *NixosSystem) String() string {
 	return fmt.Sprintf("nixos_system(flake=%q, modules=%d, special_args=[%s])",
-		n.FlakeShown, n.Modules.Len(), strings.Join(dictKeys(n.SpecialArgs), ", "))
+		n.FlakeShown, n.Modules.Len(), strings.Join(DictKeys(n.SpecialArgs), ", "))
 }
 func (n *NixosSystem) Type() string         { return "nixos_system" }
 func (n *NixosSystem) Freeze()              {}
@@ -70,7 +70,9 @@ func (n *NixosSystem) Attr(name string) (starlark.Value, error) {
 // AttrNames lists the readable fields.
 func (n *NixosSystem) AttrNames() []string { return []string{"flake", "modules", "special_args"} }
 
-func dictKeys(d *starlark.Dict) []string {
+// DictKeys are the keys of d as text, in the dict's order: strings as
+// they are, other keys as Starlark prints them.
+func DictKeys(d *starlark.Dict) []string {
 	var keys []string
 	for _, k := range d.Keys() {
 		if s, ok := k.(starlark.String); ok {

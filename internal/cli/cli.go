@@ -15,6 +15,7 @@ import (
 	"github.com/fatih/color"
 	"github.com/fleet-deploy/fleet/builtins"
 	"github.com/fleet-deploy/fleet/internal/localnix"
+	"github.com/fleet-deploy/fleet/internal/ui"
 	"github.com/fleet-deploy/fleet/runtime"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -92,6 +93,8 @@ Examples:
 		Commands: []*cli.Command{
 			planCommand(),
 			runCommand(),
+			buildCommand(),
+			diffCommand(),
 			hostsCommand(),
 			checkCommand(),
 			execCommand(),
@@ -109,12 +112,19 @@ Examples:
 // Flags shared by the commands that evaluate a fleet.star.
 var (
 	onFlag       = &cli.StringFlag{Name: "on", Usage: "select hosts: comma list of names, globs (rpi*) and @tags, OR-ed", Value: ""}
-	goalFlag     = &cli.StringFlag{Name: "goal", Usage: "activation goal: switch, boot, test or dry-activate", Value: "switch"}
-	parallelFlag = &cli.IntFlag{Name: "parallel", Aliases: []string{"p"}, Usage: "hosts worked on at once", Value: 10}
+	goalFlag     = &cli.StringFlag{Name: "goal", Usage: "activation goal: switch, boot, test or dry-activate", Value: "switch", Action: checkFlag(runtime.CheckGoal)}
+	parallelFlag = &cli.IntFlag{Name: "parallel", Aliases: []string{"p"}, Usage: "hosts worked on at once", Value: 10, Action: checkFlag(runtime.CheckParallel)}
 	colorFlag    = &cli.StringFlag{Name: "color", Usage: "colour output: auto, always or never (NO_COLOR is honoured)", Value: "auto"}
 	verboseFlag  = &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show more detail"}
 	jsonFlag     = &cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}
 )
+
+// checkFlag checks a flag's value as it is parsed, so that a usage
+// error comes before any output of a command (a run's "not run" table)
+// and before a run is journaled.
+func checkFlag[T any](check func(T) error) func(*cli.Context, T) error {
+	return func(_ *cli.Context, v T) error { return check(v) }
+}
 
 func commonFlags(extra ...cli.Flag) []cli.Flag {
 	return append([]cli.Flag{onFlag, goalFlag, parallelFlag, colorFlag, verboseFlag}, extra...)
@@ -149,7 +159,16 @@ func load(c *cli.Context, file string) (*runtime.Program, error) {
 	if _, err := os.Stat(file); err != nil {
 		return nil, &runtime.UsageError{Msg: fmt.Sprintf("%s: no such file (fleet looks for ./fleet.star unless given a FILE)", file)}
 	}
-	return runtime.Load(c.Context, file, builtins.Universe())
+	prog, err := runtime.Load(c.Context, file, builtins.Universe())
+	if err != nil {
+		return nil, err
+	}
+	resolveEndpoints(c, prog)
+	yellow := color.New(color.FgYellow, color.Bold).SprintFunc()
+	for _, w := range prog.Warnings() {
+		fmt.Fprintf(c.App.ErrWriter, "%s %s\n", yellow("warning:"), w)
+	}
+	return prog, nil
 }
 
 func setColor(mode string, w io.Writer) error {
@@ -168,12 +187,21 @@ func setColor(mode string, w io.Writer) error {
 }
 
 // report prints err and maps it to an exit code: 1 when a host failed,
-// 130 when interrupted, 2 for anything the user must fix first.
+// 130 when interrupted, 2 for anything the user must fix first. An
+// error may carry what a host sent (a command's output, a link's
+// target): every line is sanitized, and the lines of a host's text
+// after the first stand under its name (ui.HostError).
 func report(ctx context.Context, err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
 	red := color.New(color.FgRed, color.Bold).SprintFunc()
+	printLines := func(head string, lines []string) {
+		fmt.Fprintf(stderr, "%s %s\n", head, lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintln(stderr, l)
+		}
+	}
 	var (
 		se *runtime.ScriptError
 		he *runtime.HostError
@@ -183,7 +211,8 @@ func report(ctx context.Context, err error, stderr io.Writer) int {
 	if p, ok := localnix.As(err); ok {
 		// This machine's Nix, before or instead of any host: what and how
 		// to fix it, without Nix's wall of warnings.
-		fmt.Fprintf(stderr, "%s %s\n  %s %s\n", red("fleet:"), p.What, red("fix:"), p.Fix)
+		printLines(red("fleet:"), ui.SanitizeLines(p.What))
+		printLines("  "+red("fix:"), ui.SanitizeLines(p.Fix))
 		return exitUsage
 	}
 	switch {
@@ -194,32 +223,37 @@ func report(ctx context.Context, err error, stderr io.Writer) int {
 		var hf *runtime.HostFailures
 		if errors.As(err, &hf) {
 			for _, he := range hf.Errs {
-				fmt.Fprintf(stderr, "%s %s\n", red("error:"), he)
+				printLines(red("error:"), ui.HostError(he))
 			}
 		}
 		return exitInterrupted
 	case errors.As(err, &hf):
 		for _, he := range hf.Errs {
-			fmt.Fprintf(stderr, "%s %s\n", red("error:"), he)
+			printLines(red("error:"), ui.HostError(he))
 		}
 		return exitHostFailed
 	case errors.As(err, &se):
-		fmt.Fprintf(stderr, "%s %s\n", red("error:"), se.Detail())
+		detail := se.Detail()
+		if errors.As(err, &he) {
+			// The host's part of the message, rendered safe in place.
+			detail = strings.Replace(detail, he.Error(), strings.Join(ui.HostError(he), "\n"), 1)
+		}
+		printLines(red("error:"), ui.SanitizeLines(detail))
 		var stop *runtime.Stop
-		if errors.As(err, &he) || errors.As(err, &stop) {
+		if he != nil || errors.As(err, &stop) {
 			return exitHostFailed
 		}
 		return exitUsage
 	case errors.As(err, &he):
-		fmt.Fprintf(stderr, "%s %s\n", red("error:"), he)
+		printLines(red("error:"), ui.HostError(he))
 		return exitHostFailed
 	case errors.As(err, &ee):
 		if msg := strings.TrimSpace(err.Error()); msg != "" {
-			fmt.Fprintf(stderr, "%s %s\n", red("fleet:"), msg)
+			printLines(red("fleet:"), ui.SanitizeLines(msg))
 		}
 		return ee.ExitCode()
 	default:
-		fmt.Fprintf(stderr, "%s %v\n", red("fleet:"), err)
+		printLines(red("fleet:"), ui.SanitizeLines(err.Error()))
 		return exitUsage
 	}
 }

@@ -113,7 +113,7 @@ func printDoctor(w io.Writer, asJSON bool, checks []executor.Check) error {
 			if where == "" {
 				where = "this machine"
 			}
-			failed = append(failed, where+" "+ck.Name)
+			failed = append(failed, ui.Sanitize(where+" "+ck.Name))
 		}
 	}
 	if asJSON {
@@ -148,7 +148,7 @@ func printDoctor(w io.Writer, asJSON bool, checks []executor.Check) error {
 			case executor.CheckSkipped:
 				mark = dim("·")
 			}
-			fmt.Fprintf(w, "  %s %-10s %s\n", mark, ck.Name, ui.Sanitize(ck.Detail))
+			fmt.Fprintf(w, "  %s %-10s %s\n", mark, ui.Sanitize(ck.Name), ui.Sanitize(ck.Detail))
 			if ck.Fix != "" {
 				fmt.Fprintf(w, "    %-10s fix: %s\n", "", ui.Sanitize(ck.Fix))
 			}

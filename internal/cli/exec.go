@@ -11,6 +11,7 @@ import (
 
 	"github.com/fatih/color"
 	"github.com/fleet-deploy/fleet/internal/executor"
+	"github.com/fleet-deploy/fleet/internal/ui"
 	"github.com/fleet-deploy/fleet/runtime"
 	"github.com/urfave/cli/v2"
 )
@@ -77,7 +78,7 @@ type execResult struct {
 func runExec(c *cli.Context, ex *executor.Executor, hosts []*runtime.Host, argv []string) []execResult {
 	width := 0
 	for _, h := range hosts {
-		width = max(width, len(h.Name))
+		width = max(width, ui.Width(ui.Sanitize(h.Name)))
 	}
 	var (
 		mu      sync.Mutex
@@ -87,8 +88,10 @@ func runExec(c *cli.Context, ex *executor.Executor, hosts []*runtime.Host, argv 
 	eachHost(c.Context, c.Int("parallel"), hosts, func(i int, h *runtime.Host) {
 		var out, errb bytes.Buffer
 		var stdout, stderr io.Writer = &out, &errb
-		pout := &prefixWriter{w: c.App.Writer, mu: &mu, prefix: fmt.Sprintf("%*s | ", width, h.Name)}
-		perr := &prefixWriter{w: c.App.Writer, mu: &mu, prefix: fmt.Sprintf("%*s ! ", width, h.Name)}
+		name := ui.Sanitize(h.Name)
+		pad := strings.Repeat(" ", width-ui.Width(name))
+		pout := &prefixWriter{w: c.App.Writer, mu: &mu, prefix: pad + name + " | "}
+		perr := &prefixWriter{w: c.App.Writer, mu: &mu, prefix: pad + name + " ! "}
 		if live {
 			stdout, stderr = io.MultiWriter(&out, pout), io.MultiWriter(&errb, perr)
 		}
@@ -96,15 +99,22 @@ func runExec(c *cli.Context, ex *executor.Executor, hosts []*runtime.Host, argv 
 		pout.flush()
 		perr.flush()
 		r := execResult{Host: h.Name, ExitCode: code, Stdout: out.String(), Stderr: errb.String()}
-		if err != nil {
+		switch {
+		case err != nil && c.Context.Err() != nil:
+			r.ExitCode, r.Error = -1, errInterrupted
+		case err != nil:
 			r.ExitCode, r.Error = -1, err.Error()
 		}
 		results[i] = r
 	}, func(i int, h *runtime.Host) {
-		results[i] = execResult{Host: h.Name, ExitCode: -1, Error: "interrupted"}
+		results[i] = execResult{Host: h.Name, ExitCode: -1, Error: errInterrupted}
 	})
 	return results
 }
+
+// errInterrupted is the error of a host whose command an interrupt
+// stopped or never started: "interrupted", not "unreachable".
+const errInterrupted = "interrupted"
 
 func printExec(w io.Writer, results []execResult, asJSON bool) error {
 	failed := 0
@@ -123,11 +133,16 @@ func printExec(w io.Writer, results []execResult, asJSON bool) error {
 		byCode := map[string][]string{}
 		for _, r := range results {
 			key := fmt.Sprintf("exit %d", r.ExitCode)
-			if r.Error != "" {
+			switch {
+			case r.Error == errInterrupted:
+				key = "interrupted" // not started, or stopped: not the host's fault
+			case r.Error != "":
 				key = "unreachable"
-				fmt.Fprintf(w, "%s %s: %s\n", color.RedString("error:"), r.Host, r.Error)
+				for _, l := range ui.HostText(r.Host, color.RedString("error:")+" "+ui.Sanitize(r.Host)+": ", r.Error) {
+					fmt.Fprintln(w, l)
+				}
 			}
-			byCode[key] = append(byCode[key], r.Host)
+			byCode[key] = append(byCode[key], ui.Sanitize(r.Host))
 		}
 		var keys []string
 		for k := range byCode {
@@ -146,8 +161,9 @@ func printExec(w io.Writer, results []execResult, asJSON bool) error {
 	return nil
 }
 
-// prefixWriter writes whole lines, each prefixed, under a shared lock so
-// hosts' lines never interleave mid-line.
+// prefixWriter writes whole lines, each prefixed and sanitized, under a
+// shared lock so hosts' lines never interleave mid-line, and no byte of
+// a host's output reaches the terminal as a control.
 type prefixWriter struct {
 	w       io.Writer
 	mu      *sync.Mutex
@@ -163,7 +179,7 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 			break
 		}
 		p.mu.Lock()
-		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.partial[:i])
+		fmt.Fprintf(p.w, "%s%s\n", p.prefix, ui.Sanitize(string(p.partial[:i])))
 		p.mu.Unlock()
 		p.partial = p.partial[i+1:]
 	}
@@ -173,7 +189,7 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 func (p *prefixWriter) flush() {
 	if len(p.partial) > 0 {
 		p.mu.Lock()
-		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.partial)
+		fmt.Fprintf(p.w, "%s%s\n", p.prefix, ui.Sanitize(string(p.partial)))
 		p.mu.Unlock()
 		p.partial = nil
 	}

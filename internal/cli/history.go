@@ -93,7 +93,7 @@ Examples:
 				if e.Step != "" {
 					res += " (" + e.Step + ")"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Host, e.Goal, res, sys, steps(e.Steps))
+				row(tw, e.Time.Local().Format("2006-01-02 15:04:05"), e.Host, e.Goal, res, sys, steps(e.Steps))
 			}
 			return tw.Flush()
 		},

@@ -21,7 +21,7 @@ whether fleet can deploy it. --on filters the list.
 Examples:
   fleet hosts
   fleet hosts --on @server --json`,
-		Flags: []cli.Flag{onFlag, colorFlag, jsonFlag},
+		Flags: []cli.Flag{onFlag, colorFlag, jsonFlag, sshConfigFlag},
 		Action: func(c *cli.Context) error {
 			prog, err := setup(c)
 			if err != nil {
@@ -68,7 +68,7 @@ Examples:
 				if h.Deployable() {
 					dep = "yes"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Name, h.System, h.Target(), tags, dep)
+				row(tw, h.Name, h.System, h.Target(), tags, dep)
 			}
 			return tw.Flush()
 		},

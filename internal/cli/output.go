@@ -1,6 +1,10 @@
 package cli
 
 import (
+	"fmt"
+	"io"
+	"strings"
+
 	"github.com/fatih/color"
 	"github.com/fleet-deploy/fleet/internal/ui"
 	"github.com/fleet-deploy/fleet/runtime"
@@ -25,4 +29,15 @@ func newRunOutput(c *cli.Context, sel *runtime.Selection) (*ui.Renderer, error) 
 		Goal:     c.String("goal"),
 		Parallel: c.Int("parallel"),
 	}, sel)
+}
+
+// row writes one row of a tabwriter table (history, status, hosts),
+// every cell sanitized: the journal and the hosts' answers hold what
+// hosts said (the targets of their links, their errors) exactly, and a
+// table shows it escaped, one row per line.
+func row(w io.Writer, cells ...string) {
+	for i, c := range cells {
+		cells[i] = ui.Sanitize(c)
+	}
+	fmt.Fprintln(w, strings.Join(cells, "\t"))
 }

@@ -19,6 +19,7 @@ var (
 	acceptNewFlag = &cli.BoolFlag{Name: "accept-new-host-keys", Usage: "trust and record the key of a host seen for the first time (StrictHostKeyChecking accept-new); a changed key is always refused"}
 	overrideFlag  = &cli.StringSliceFlag{Name: "override-input", Usage: "`NAME=FLAKE`: use FLAKE as input NAME of the flakes nixos_system() evaluates, like nix --override-input (repeatable)"}
 	buildersFlag  = &cli.StringFlag{Name: "builders", Usage: "Nix remote builders, passed to Nix as --builders"}
+	evalLimitFlag = &cli.IntFlag{Name: "eval-limit", Usage: "at most `N` hosts per Nix evaluator process (several run at once, one per core); 0: as many as this machine's memory holds at ~1 GB each"}
 	logDirFlag    = &cli.StringFlag{Name: "log-dir", Usage: "keep one log file per host in `DIR` (HOST.log) with every event and log line of that host"}
 	noWaitFlag    = &cli.BoolFlag{Name: "no-wait", Usage: "fail at once if another deploy holds the state directory or a host's lock, instead of waiting for it"}
 )
@@ -43,12 +44,13 @@ Examples:
   fleet run --ssh-config lab.ssh_config --override-input nixpkgs=./mini-nixpkgs
   fleet run --json | jq 'select(.event == "step_end" and .result == "failed")'
   fleet run --log-dir logs/ -v
+  fleet run --closures closures.json   # what fleet build --out wrote: no evaluation
 
 One deploy at a time: a run holds its state directory (--state-dir) and,
 while it activates, each host (/run/fleet/lock there). A second run waits
 for them, saying "waiting for the deploy started at … by …", or with
 --no-wait fails at once.`,
-		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, logDirFlag, stateDirFlag, noWaitFlag),
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag, noWaitFlag),
 		Action: func(c *cli.Context) error { return deploy(c, "") },
 	}
 }
@@ -77,10 +79,21 @@ func deploy(c *cli.Context, strategy string) error {
 		return err
 	}
 	prog, sel, opts := t.prog, t.sel, t.opts
+	given, err := givenClosures(c, deployable(sel.Selected))
+	if err != nil {
+		return err
+	}
 	if strategy == "" { // keys only (upload-keys) need no Nix
-		if err := preflight(c.Context, deployable(sel.Selected), opts.Overrides, true); err != nil {
+		// Given closures are not evaluated: the flakes need no lock.
+		if err := preflight(c.Context, deployable(sel.Selected), opts.Overrides, given == nil); err != nil {
 			return err
 		}
+	}
+	if given != nil {
+		if err := executor.Realise(c.Context, given); err != nil {
+			return &runtime.UsageError{Msg: fmt.Sprintf("--closures %s: %v", c.String("closures"), err)}
+		}
+		opts.Closures = given
 	}
 	obs, err := newRunOutput(c, sel)
 	if err != nil {
@@ -103,13 +116,17 @@ func deploy(c *cli.Context, strategy string) error {
 		return err
 	}
 	defer unlock()
+	key, err := journal.SecretKey(stateDir(c))
+	if err != nil {
+		return err
+	}
 	jw, err := journal.Open(stateDir(c), ex.RunID())
 	if err != nil {
 		return err
 	}
 	_, err = prog.Deploy(c.Context, sel, runtime.RunOptions{
 		Executor: ex, Observer: runtime.Fanout(obs, jw), Goal: c.String("goal"), Parallel: c.Int("parallel"),
-		Stop: stopChan(c), Strategy: strategy,
+		Stop: stopChan(c), Strategy: strategy, SecretKey: key,
 	})
 	interrupted := c.Context.Err() != nil || errors.Is(err, context.Canceled)
 	select {
@@ -126,7 +143,10 @@ func deploy(c *cli.Context, strategy string) error {
 }
 
 func executorOptions(c *cli.Context) (executor.Options, error) {
-	o := executor.Options{Builders: c.String("builders")}
+	o := executor.Options{Builders: c.String("builders"), EvalLimit: c.Int("eval-limit")}
+	if o.EvalLimit < 0 {
+		return o, &runtime.UsageError{Msg: fmt.Sprintf("--eval-limit %d: must be 0 (from memory) or more", o.EvalLimit)}
+	}
 	pw, err := sudoPassword(c)
 	if err != nil {
 		return o, err

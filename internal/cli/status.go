@@ -24,7 +24,7 @@ Exit status 0 when every host is up to date, 1 otherwise.
 Examples:
   fleet status
   fleet status --on @server --json`,
-		Flags: []cli.Flag{onFlag, parallelFlag, colorFlag, jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag},
+		Flags: []cli.Flag{onFlag, parallelFlag, colorFlag, jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, evalLimitFlag},
 		Action: func(c *cli.Context) error {
 			t, err := reach(c, "")
 			if err != nil {
@@ -112,7 +112,7 @@ func printStatus(c *cli.Context, rows []statusRow) error {
 			if r.Error != "" {
 				note = r.Error
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, r.Status, short(r.Running), short(r.Wanted), gen(r.Generation), note)
+			row(tw, r.Host, r.Status, short(r.Running), short(r.Wanted), gen(r.Generation), note)
 		}
 		tw.Flush()
 	}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/fleet-deploy/fleet/internal/flakeref"
 	"github.com/fleet-deploy/fleet/internal/nixenc"
 	"golang.org/x/sync/errgroup"
 )
@@ -124,7 +125,12 @@ func Read(ctx context.Context, flake string) (*Hive, error) {
 		if _, err := os.Stat(filepath.Join(abs, "flake.nix")); err != nil {
 			return nil, fmt.Errorf("%s: no flake.nix there", flake)
 		}
-		h.Dir, ref = abs, "path:"+abs
+		// As nix build names it: in a git work tree, only tracked files
+		// reach the store (internal/flakeref).
+		if ref, err = flakeref.URL(abs); err != nil {
+			return nil, err
+		}
+		h.Dir = abs
 	}
 	raw, err := eval(ctx, ref, nil, 3)
 	if err != nil {
@@ -264,7 +270,11 @@ func eval(ctx context.Context, ref string, only []string, depth int) (*rawHive, 
 			msg = strings.TrimSpace(stderr.String())
 		}
 		if strings.Contains(msg, "requires lock file changes") {
-			msg = fmt.Sprintf("its flake.lock is missing or out of date: run `nix flake lock` in %s first (fleet reads and builds the flake with builtins.getFlake, which does not update flake.lock)", strings.TrimPrefix(ref, "path:"))
+			dir := flakeref.Dir(ref)
+			if dir == "" {
+				dir = ref
+			}
+			msg = fmt.Sprintf("its flake.lock is missing or out of date: run `nix flake lock` in %s first (fleet reads and builds the flake with builtins.getFlake, which does not update flake.lock)", dir)
 		}
 		return nil, &evalError{ref: ref, msg: msg}
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,23 +34,7 @@ func hive(t *testing.T, edit func(string) string) string {
 	t.Helper()
 	src := filepath.Join(root, "testdata/colmena-hive")
 	dir := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	labtest.CopyDir(t, src, dir)
 	tmpl, err := os.ReadFile(filepath.Join(dir, "flake.nix.template"))
 	if err != nil {
 		t.Fatal(err)

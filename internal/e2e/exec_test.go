@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/fleet-deploy/fleet/internal/lab"
 )
@@ -82,5 +85,52 @@ func TestExecHundredTargets(t *testing.T) {
 		if x.Stdout != "ok\n" || x.Error != "" {
 			t.Errorf("%s: %q %s", x.Host, x.Stdout, x.Error)
 		}
+	}
+}
+
+// TestExecInterrupted: Ctrl-C while the first of three hosts runs its
+// command (-p 1). fleet stops that command and starts no other, exits
+// 130, and says the hosts were interrupted, not that they are
+// unreachable.
+func TestExecInterrupted(t *testing.T) {
+	l := startLab(t, lab.Options{Hosts: []string{"a", "b", "c"}})
+	file := inventory(t, l, 3)
+	cmd := osexec.Command(binary(t), "exec", "-p", "1", "--ssh-config", l.SSHConfig, file, "--", "sh", "-c", "touch /tmp/exec-started; exec sleep 61.25")
+	cmd.Args[0] = "fleet"
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a := l.Host("a")
+	deadline := time.Now().Add(60 * time.Second)
+	for exec(t, a, "test -e /tmp/exec-started && echo yes || echo no") != "yes" {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the command never started on a\n%s", errb.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("exit %d, want 130\n%s%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "3 hosts; interrupted: h0, h1, h2\n") || strings.Contains(out.String()+errb.String(), "unreachable") {
+		t.Errorf("summary:\n%s%s", out.String(), errb.String())
+	}
+	for _, h := range []string{"b", "c"} {
+		if got := exec(t, l.Host(h), "test -e /tmp/exec-started && echo started || echo no"); got != "no" {
+			t.Errorf("%s: the command started after the interrupt", h)
+		}
+	}
+	// fleet stops the remote command (through the pid it reported); the
+	// [s] keeps pgrep from finding itself.
+	deadline = time.Now().Add(10 * time.Second)
+	for exec(t, a, "pgrep -f '[s]leep 61.25' >/dev/null && echo running || echo stopped") != "stopped" {
+		if time.Now().After(deadline) {
+			t.Fatal("a: the interrupted command still runs")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -259,8 +259,6 @@ func goBuild(out string) ([]byte, error) {
 	return cmd.CombinedOutput()
 }
 
-func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
 // TestBuildFailureNamesHost: one host's configuration does not evaluate;
 // the error names that host only, with Nix's message, and no host is
 // touched.

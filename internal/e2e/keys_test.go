@@ -54,7 +54,8 @@ node("b", [secret("/run/keys/broken", command = ["false"])])
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	r := fleet(t, append(runArgs(l, file), "-v")...)
+	logDir := t.TempDir()
+	r := fleet(t, append(runArgs(l, file), "-v", "--log-dir", logDir)...)
 	stop()
 	wg.Wait()
 	if r.code != 1 {
@@ -91,15 +92,33 @@ node("b", [secret("/run/keys/broken", command = ["false"])])
 		t.Errorf("temporary files left: %s", out)
 	}
 	plan := fleet(t, "plan", "--json", file)
-	for _, mark := range []string{"SECRET-TEXT-MARK", "SECRET-FILE-MARK", "SECRET-CMD-MARK"} {
-		for what, text := range map[string]string{"output": r.stdout + r.stderr, "plan": plan.stdout + plan.stderr, "ps on the host": ps.String()} {
+	plainPlan := fleet(t, "plan", file)
+	var logs strings.Builder
+	entries, _ := os.ReadDir(logDir)
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join(logDir, e.Name()))
+		logs.Write(b)
+	}
+	if logs.Len() == 0 {
+		t.Errorf("no logs in --log-dir")
+	}
+	marks := []string{"SECRET-TEXT-MARK", "SECRET-FILE-MARK", "SECRET-CMD-MARK"}
+	// Nor the unsalted SHA-256 of any content, whole or the 64 bits
+	// fleet once showed (secret(text = "4711") -> sha256:de650d61f5bd166a).
+	for _, content := range [][]byte{want["/run/keys/text"].content, binary, want["/var/lib/app/cmd.key"].content} {
+		sum := sha256.Sum256(content)
+		marks = append(marks, hex.EncodeToString(sum[:])[:16])
+	}
+	for _, mark := range marks {
+		for what, text := range map[string]string{"output": r.stdout + r.stderr, "plan": plan.stdout + plan.stderr,
+			"plain plan": plainPlan.stdout + plainPlan.stderr, "log dir": logs.String(), "ps on the host": ps.String()} {
 			if strings.Contains(text, mark) {
 				t.Errorf("%s appears in the %s", mark, what)
 			}
 		}
 	}
-	if !strings.Contains(plan.stdout, `"dest": "/run/keys/text"`) || !strings.Contains(plan.stdout, `"hash": "sha256:`) {
-		t.Errorf("plan does not show the key's dest and hash:\n%s", plan.stdout)
+	if !strings.Contains(plan.stdout, `"dest": "/run/keys/text"`) || !strings.Contains(plan.stdout, `"hash": "hmac-sha256:`) {
+		t.Errorf("plan does not show the key's dest and keyed tag:\n%s", plan.stdout)
 	}
 	// upload-keys does only that: new content arrives, nothing is activated.
 	os.WriteFile(filepath.Join(dir, "blob.key"), []byte("rotated"), 0o600)

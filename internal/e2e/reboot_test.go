@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/fleet-deploy/fleet/internal/lab"
+	"github.com/fleet-deploy/fleet/internal/shell"
 )
 
 // fakeRebootScript stands in for reboot and systemctl inside a lab host:
@@ -23,7 +24,7 @@ func fakeReboot(t *testing.T, h *lab.Host) string {
 	exec(t, h, "set -e\n"+
 		"cat /proc/sys/kernel/random/uuid > /tmp/.boot_id\n"+
 		"mount --bind /tmp/.boot_id /proc/sys/kernel/random/boot_id\n"+
-		"printf '%s' "+shQuote(fakeRebootScript)+" > /tmp/.fake-reboot\n"+
+		"printf '%s' "+shell.Quote(fakeRebootScript)+" > /tmp/.fake-reboot\n"+
 		"chmod 755 /tmp/.fake-reboot\n"+
 		"for f in /usr/sbin/reboot /usr/bin/systemctl; do if [ -e \"$f\" ]; then mount --bind /tmp/.fake-reboot \"$f\"; fi; done\n")
 	check := exec(t, h, `for f in reboot systemctl; do p=$(command -v $f) || continue; grep -q FLEET-FAKE-REBOOT "$p" || echo "REAL $p"; done`)

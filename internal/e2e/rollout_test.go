@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -269,6 +270,21 @@ def deploy(ctx):
 	last := evs[len(evs)-1]
 	if last.Event != "summary" || strings.Join(last.Changed, ",") != "a,b" {
 		t.Errorf("summary changed = %v, want a,b", last.Changed)
+	}
+	// c and d were pushed, never activated: not "ok".
+	var sum struct {
+		Hosts []struct{ Host, Result string }
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatal(err)
+	}
+	var results []string
+	for _, h := range sum.Hosts {
+		results = append(results, h.Host+"="+h.Result)
+	}
+	if got, want := strings.Join(results, " "), "a=changed b=changed c=not activated d=not activated"; got != want {
+		t.Errorf("summary hosts: %s, want %s", got, want)
 	}
 	if !strings.Contains(errb.String(), "letting the steps in flight finish") {
 		t.Errorf("stderr: %s", errb.String())

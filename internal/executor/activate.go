@@ -104,7 +104,7 @@ func (m *machine) activate(ctx context.Context, closure string, o runtime.Activa
 	dir := m.stateDir("")
 	confirm := int(o.Confirm / time.Second)
 	r, err := m.session(ctx, "activate", sessionArgs{dir: dir, closure: closure, goal: goal, confirm: confirm,
-		unit: m.unitName("fleet-switch-"), bootloader: o.InstallBootloader})
+		unit: m.unitName("fleet-switch-"), bootloader: o.InstallBootloader, log: o.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func (m *machine) activate(ctx context.Context, closure string, o runtime.Activa
 		return nil, err
 	}
 	if res.Warning != "" {
-		runtime.ReportLog(ctx, res.Warning)
+		o.Log.Report(res.Warning)
 	}
 	if r.armed {
 		cctx := ctx
@@ -125,7 +125,7 @@ func (m *machine) activate(ctx context.Context, closure string, o runtime.Activa
 			cctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), interruptWait)
 			defer cancel()
 		}
-		if err := m.confirm(cctx, dir, r.prev, o.Confirm); err != nil {
+		if err := m.confirm(cctx, dir, r.prev, o.Confirm, o.Log); err != nil {
 			return nil, err
 		}
 	}
@@ -201,6 +201,7 @@ type sessionArgs struct {
 	unit               string
 	bootloader         bool
 	drop               int // generation to delete after a successful switch
+	log                runtime.LogFunc
 }
 
 // session runs one activation session and returns the host's result.
@@ -212,7 +213,7 @@ func (m *machine) session(ctx context.Context, step string, a sessionArgs) (*hos
 		drop = strconv.Itoa(a.drop)
 	}
 	var out strings.Builder
-	stderr := &lineWriter{fn: func(l string) { m.waitingLine(ctx, l) }}
+	stderr := &lineWriter{fn: func(l string) { waitingLine(a.log, l) }}
 	err := m.host.Run(ctx, remote.Cmd{
 		Argv: []string{"sh", "-c", ActivateScript, "fleet-activate", a.dir, a.closure, a.goal,
 			strconv.Itoa(a.confirm), a.unit, m.holder, boolArg(m.noWait), boolArg(a.bootloader), drop},
@@ -245,9 +246,9 @@ func (m *machine) session(ctx context.Context, step string, a sessionArgs) (*hos
 }
 
 // waitingLine shows the session's "waiting for the lock" lines.
-func (m *machine) waitingLine(ctx context.Context, l string) {
+func waitingLine(log runtime.LogFunc, l string) {
 	if h, ok := strings.CutPrefix(l, "fleet-waiting "); ok {
-		runtime.ReportLog(ctx, "waiting for the deploy "+holderText(h)+" to end")
+		log.Report("waiting for the deploy " + holderText(h) + " to end")
 	}
 }
 
@@ -311,7 +312,7 @@ func firstLine(s string) string {
 // activation to end, so that fleet reports what the host runs. The
 // profile is the runner's business: nothing here touches it.
 func (m *machine) interrupted(ctx context.Context, step, dir string, a sessionArgs) (*hostResult, error) {
-	runtime.ReportLog(ctx, fmt.Sprintf("waiting for the activation on %s to end", m.h.Name))
+	a.log.Report(fmt.Sprintf("waiting for the activation on %s to end", m.h.Name))
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), interruptWait)
 	defer cancel()
 	r, err := m.collect(wctx, step, dir)

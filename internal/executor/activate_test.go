@@ -343,7 +343,7 @@ func TestRollback(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, e, _, ctx := tt.setup(t)
-			res, err := e.Rollback(ctx, testH)
+			res, err := e.Rollback(ctx, testH, nil)
 			tt.check(t, f, err)
 			if !reflect.DeepEqual(res, tt.res) {
 				t.Errorf("result %+v, want %+v", res, tt.res)
@@ -417,7 +417,7 @@ func TestHostPerMachine(t *testing.T) {
 	if _, err := e.Activate(ctx, testH, sys3, runtime.ActivateOptions{Goal: "switch"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Rollback(ctx, testH); err != nil {
+	if _, err := e.Rollback(ctx, testH, nil); err != nil {
 		t.Fatal(err)
 	}
 	if built != 2 {
@@ -479,7 +479,7 @@ func TestRollbackToRecord(t *testing.T) {
 			if _, err := e.Activate(ctx, testH, sys3, runtime.ActivateOptions{Goal: tt.goal}); err != nil {
 				t.Fatal(err)
 			}
-			res, err := e.Rollback(ctx, testH)
+			res, err := e.Rollback(ctx, testH, nil)
 			tt.check(t, f, err)
 			if !reflect.DeepEqual(res, tt.res) {
 				t.Errorf("result %+v, want %+v", res, tt.res)
@@ -499,8 +499,8 @@ func TestActivateLocks(t *testing.T) {
 			f.lockedBy = holder
 			e.opts.NoWait = noWait
 			var logs []string
-			ctx := runtime.WithLog(context.Background(), func(msg string) { logs = append(logs, msg) })
-			_, err := e.Activate(ctx, testH, sys3, runtime.ActivateOptions{Goal: "switch"})
+			_, err := e.Activate(context.Background(), testH, sys3, runtime.ActivateOptions{Goal: "switch",
+				Log: func(msg string) { logs = append(logs, msg) }})
 			if noWait {
 				want := "web: activate failed: web is locked by the deploy " + holder + " (--no-wait)"
 				if err == nil || err.Error() != want {

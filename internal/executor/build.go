@@ -22,10 +22,15 @@ import (
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
-// Build builds every host's toplevel in one nix-build invocation over one
-// generated expression (one evaluation for the whole batch). When that
-// fails it rebuilds host by host, only to say which hosts fail and why.
+// Build builds every host's toplevel: one nix-build over one generated
+// expression per chunk of hosts (one evaluation per chunk, chunks.go).
+// When a chunk fails it rebuilds that chunk host by host, only to say
+// which hosts fail and why. With Options.Closures it builds nothing and
+// returns those.
 func (e *Executor) Build(ctx context.Context, hosts []*runtime.Host) (map[string]string, error) {
+	if e.opts.Closures != nil {
+		return e.given(hosts)
+	}
 	var here, there []*runtime.Host
 	for _, h := range hosts {
 		if h.BuildOnTarget {
@@ -89,7 +94,7 @@ func (m *machine) realise(ctx context.Context, drv string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := m.copy(ctx, paths); err != nil {
+	if _, err := m.copy(ctx, paths, nil); err != nil {
 		return "", fmt.Errorf("copying the derivation: %w", err)
 	}
 	out, err := m.run(ctx, asRoot, nil, "nix-store", "--realise", drv)
@@ -103,8 +108,18 @@ func (m *machine) realise(ctx context.Context, drv string) (string, error) {
 	return path, nil
 }
 
-// buildHere builds on this machine.
+// buildHere builds on this machine, chunk by chunk (chunks.go).
 func (e *Executor) buildHere(ctx context.Context, hosts []*runtime.Host) (map[string]string, error) {
+	res, err := inChunks(ctx, e, hosts, e.buildChunk)
+	out := map[string]string{}
+	for _, m := range res {
+		maps.Copy(out, m)
+	}
+	return out, err
+}
+
+// buildChunk builds hosts in one nix-build: one evaluation.
+func (e *Executor) buildChunk(ctx context.Context, hosts []*runtime.Host) (map[string]string, error) {
 	expr, attrs, err := nixgen.Build(hosts, e.opts.Overrides)
 	if err != nil {
 		return nil, err
@@ -303,9 +318,18 @@ func (e *Executor) Evaluate(ctx context.Context, hosts []*runtime.Host) (map[str
 	return out, nil
 }
 
-// instantiate evaluates the hosts' systems in one evaluation and returns
-// their derivations in host order.
+// instantiate evaluates the hosts' systems, one evaluation per chunk,
+// and returns their derivations in host order.
 func (e *Executor) instantiate(ctx context.Context, hosts []*runtime.Host) ([]string, error) {
+	res, err := inChunks(ctx, e, hosts, e.instantiateChunk)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Concat(res...), nil
+}
+
+// instantiateChunk evaluates hosts in one nix-instantiate.
+func (e *Executor) instantiateChunk(ctx context.Context, hosts []*runtime.Host) ([]string, error) {
 	expr, attrs, err := nixgen.Build(hosts, e.opts.Overrides)
 	if err != nil {
 		return nil, err

@@ -46,6 +46,13 @@ type Options struct {
 	// NoWait makes an activation fail at once when another deploy holds
 	// the host's lock, instead of waiting for it (run --no-wait).
 	NoWait bool
+	// EvalLimit is the most hosts one Nix evaluator process gets
+	// (chunks.go); 0 means what this machine's memory holds.
+	EvalLimit int
+	// Closures, when set, are the systems to deploy, by host name (fleet
+	// run --closures, closures.go): Build returns them and evaluates
+	// nothing.
+	Closures map[string]string
 }
 
 // Executor implements runtime.Executor. It is safe for concurrent use.
@@ -54,6 +61,9 @@ type Executor struct {
 	runID  string
 	holder string // "started at TIME by USER@HOST (run ID)", for host locks
 	clock  clock
+	// procs, when set, is how many evaluator processes run at once
+	// (tests); else one per core.
+	procs int
 	// newHost builds the Host of a host the first time a step needs it;
 	// the tests put a fake here.
 	newHost func(*runtime.Host) (Host, error)

@@ -11,20 +11,30 @@ import (
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
-// keyScript installs a key from stdin: a private temporary file next to
-// dest, owner, group and mode set, then renamed into place, so dest
-// never holds half a key or a key others may read. Arguments: dest,
-// owner, group, mode.
+// keyScript installs a key from stdin exactly at dest: a private
+// temporary file next to dest, owner, group and mode set, then renamed
+// onto dest itself (mv -T: a symlink at dest is replaced, never
+// followed), so dest never holds half a key or a key others may read. A
+// dest that is a directory is refused before anything changes (mv would
+// put the key inside it). Missing parent directories are made 0755,
+// owned by the user the script runs as (root): searchable, so that an
+// owner other than root can reach its key. Arguments: dest, owner,
+// group, mode.
 const keyScript = `dest=$1 owner=$2 group=$3 mode=$4
-umask 077
+if [ -d "$dest" ] && [ ! -L "$dest" ]; then
+	printf '%s is a directory: a key is put at dest itself, so dest must name the key file (e.g. %s/NAME)\n' "$dest" "$dest" >&2
+	cat >/dev/null
+	exit 1
+fi
 dir=$(dirname -- "$dest")
-mkdir -p -- "$dir" || exit 1
+(umask 022 && mkdir -p -- "$dir") || exit 1
+umask 077
 tmp=$(mktemp -- "$dir/.fleet-key.XXXXXXXX") || exit 1
 trap 'rm -f -- "$tmp"' EXIT
 cat >"$tmp" || exit 1
 chown -- "$owner:$group" "$tmp" || exit 1
 chmod -- "$mode" "$tmp" || exit 1
-mv -f -- "$tmp" "$dest" || exit 1
+mv -f -T -- "$tmp" "$dest" || exit 1
 trap - EXIT
 `
 

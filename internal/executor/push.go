@@ -19,7 +19,7 @@ import (
 // dependency order, streams into `nix-store --import` on the host over
 // the host's one SSH connection. An interrupted import leaves no
 // half-imported path: Nix registers a path only once it is complete.
-func (e *Executor) Push(ctx context.Context, h *runtime.Host, closure string) (*runtime.PushResult, error) {
+func (e *Executor) Push(ctx context.Context, h *runtime.Host, closure string, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
 	if !isStorePath(closure) {
 		return nil, &runtime.HostError{Host: h.Name, Step: "push", Err: fmt.Errorf("%q is not a /nix/store path", closure)}
 	}
@@ -27,11 +27,11 @@ func (e *Executor) Push(ctx context.Context, h *runtime.Host, closure string) (*
 	if err != nil {
 		return nil, hostErr(h, "push", err)
 	}
-	res, err := m.push(ctx, closure)
+	res, err := m.push(ctx, closure, progress)
 	return res, hostErr(h, "push", err)
 }
 
-func (m *machine) push(ctx context.Context, closure string) (*runtime.PushResult, error) {
+func (m *machine) push(ctx context.Context, closure string, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
 	if m.h.BuildOnTarget {
 		// Built there: nothing to copy, but make sure it is there.
 		missing, err := m.missing(ctx, []string{closure})
@@ -44,12 +44,12 @@ func (m *machine) push(ctx context.Context, closure string) (*runtime.PushResult
 	if err != nil {
 		return nil, err
 	}
-	return m.copy(ctx, paths)
+	return m.copy(ctx, paths, progress)
 }
 
 // copy sends those of paths (a closure, dependencies first) that the
-// machine lacks.
-func (m *machine) copy(ctx context.Context, paths []string) (*runtime.PushResult, error) {
+// machine lacks, telling progress (if any) the bytes sent.
+func (m *machine) copy(ctx context.Context, paths []string, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
 	missing, err := m.missing(ctx, paths)
 	if err != nil {
 		return nil, fmt.Errorf("asking which paths are missing: %w", err)
@@ -58,7 +58,7 @@ func (m *machine) copy(ctx context.Context, paths []string) (*runtime.PushResult
 	if len(missing) == 0 {
 		return res, nil
 	}
-	res.Bytes, err = m.stream(ctx, missing)
+	res.Bytes, err = m.stream(ctx, missing, progress)
 	return res, err
 }
 
@@ -83,7 +83,7 @@ func (m *machine) missing(ctx context.Context, paths []string) ([]string, error)
 }
 
 // stream pipes a local export of paths into an import on the machine.
-func (m *machine) stream(ctx context.Context, paths []string) (int64, error) {
+func (m *machine) stream(ctx context.Context, paths []string, progress runtime.ProgressFunc) (int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	exp := exec.CommandContext(ctx, "nix-store", append([]string{"--export"}, paths...)...)
@@ -111,7 +111,7 @@ func (m *machine) stream(ctx context.Context, paths []string) (int64, error) {
 			total += n
 		}
 	}
-	cr := &countingReader{r: pr, report: func(n int64) { runtime.ReportProgress(ctx, n, total, "bytes") }}
+	cr := &countingReader{r: pr, report: func(n int64) { progress.Report(n, total, "bytes") }}
 	_, err := m.run(ctx, asRoot, cr, "nix-store", "--import")
 	pr.CloseWithError(errors.New("import ended"))
 	cancel()

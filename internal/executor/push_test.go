@@ -21,7 +21,7 @@ func TestPushBuiltOnTarget(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, e, _, ctx := tt.setup(t)
-			res, err := e.Push(ctx, h, sys2)
+			res, err := e.Push(ctx, h, sys2, nil)
 			tt.check(t, f, err)
 			if want := (&runtime.PushResult{Paths: 1}); !reflect.DeepEqual(res, want) {
 				t.Errorf("result %+v, want %+v", res, want)

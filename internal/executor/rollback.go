@@ -18,7 +18,7 @@ import (
 // connection, within the window, marks it confirmed. Whether it did is
 // the host's record, not the deployer's timeout: when the confirmation
 // fails or is late, fleet asks the host what it recorded.
-func (m *machine) confirm(ctx context.Context, dir, prev string, window time.Duration) error {
+func (m *machine) confirm(ctx context.Context, dir, prev string, window time.Duration, log runtime.LogFunc) error {
 	cctx, cancel := context.WithTimeout(ctx, window)
 	_, err := m.fresh(cctx, asRoot, "sh", "-c", confirmScript, "fleet-confirm", dir)
 	cancel()
@@ -37,7 +37,7 @@ func (m *machine) confirm(ctx context.Context, dir, prev string, window time.Dur
 			cur = strings.TrimSpace(cur)
 			switch state {
 			case "confirmed":
-				runtime.ReportLog(ctx, fmt.Sprintf("the confirmation of %s was slow (%s), but the host recorded it: confirmed", m.h.Name, m.scrub(err)))
+				log.Report(fmt.Sprintf("the confirmation of %s was slow (%s), but the host recorded it: confirmed", m.h.Name, m.scrub(err)))
 				return nil
 			case "rolledback":
 				if cur == prev {
@@ -57,15 +57,15 @@ func (m *machine) confirm(ctx context.Context, dir, prev string, window time.Dur
 // is switched to, and the generation this run added is deleted. With no
 // record (nothing was activated in this run) it falls back to the
 // profile's previous generation, and says so.
-func (e *Executor) Rollback(ctx context.Context, h *runtime.Host) (*runtime.ActivateResult, error) {
+func (e *Executor) Rollback(ctx context.Context, h *runtime.Host, log runtime.LogFunc) (*runtime.ActivateResult, error) {
 	m, err := e.machine(h)
 	if err != nil {
 		return nil, hostErr(h, "rollback", err)
 	}
-	return m.rollback(ctx)
+	return m.rollback(ctx, log)
 }
 
-func (m *machine) rollback(ctx context.Context) (*runtime.ActivateResult, error) {
+func (m *machine) rollback(ctx context.Context, log runtime.LogFunc) (*runtime.ActivateResult, error) {
 	m.rec.Lock()
 	target, recorded, added := m.previous, m.recorded, m.added
 	m.rec.Unlock()
@@ -78,12 +78,12 @@ func (m *machine) rollback(ctx context.Context) (*runtime.ActivateResult, error)
 	}
 	if target == "" {
 		var err error
-		if target, err = m.previousGeneration(ctx); err != nil {
+		if target, err = m.previousGeneration(ctx, log); err != nil {
 			return nil, err
 		}
 	}
 	r, err := m.session(ctx, "rollback", sessionArgs{dir: m.stateDir("-rollback"), closure: target, goal: "switch",
-		unit: m.unitName("fleet-rollback-"), drop: added})
+		unit: m.unitName("fleet-rollback-"), drop: added, log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -101,8 +101,8 @@ func (m *machine) rollback(ctx context.Context) (*runtime.ActivateResult, error)
 
 // previousGeneration is the fallback target of a rollback without a
 // record: the system of the profile's previous generation.
-func (m *machine) previousGeneration(ctx context.Context) (string, error) {
-	runtime.ReportLog(ctx, fmt.Sprintf("no record of what %s ran before this run: rolling back to the system profile's previous generation", m.h.Name))
+func (m *machine) previousGeneration(ctx context.Context, log runtime.LogFunc) (string, error) {
+	log.Report(fmt.Sprintf("no record of what %s ran before this run: rolling back to the system profile's previous generation", m.h.Name))
 	if _, err := m.run(ctx, asRoot, nil, "nix-env", "--profile", systemProfile, "--rollback"); err != nil {
 		return "", m.stepErr("rollback", fmt.Errorf("no previous generation to roll back to: %s", m.scrub(err)), "")
 	}

@@ -8,14 +8,20 @@ import (
 	"strings"
 
 	"github.com/fleet-deploy/fleet/internal/remote"
+	"github.com/fleet-deploy/fleet/internal/tail"
 	"github.com/fleet-deploy/fleet/runtime"
 )
+
+// RunOutputMax is how much of a run()'s stdout and of its stderr is
+// kept: the last RunOutputMax bytes of each. A host that prints
+// gigabytes must not take this machine's memory.
+const RunOutputMax = 1 << 20
 
 // Run runs argv on h as the target user. A non-zero exit status is a
 // result, not an error; failing to run it at all is an error.
 func (e *Executor) Run(ctx context.Context, h *runtime.Host, argv []string) (*runtime.RunResult, error) {
-	var out, errb strings.Builder
-	code, err := e.Exec(ctx, h, argv, &out, &errb)
+	out, errb := tail.NewBuffer(RunOutputMax), tail.NewBuffer(RunOutputMax)
+	code, err := e.Exec(ctx, h, argv, out, errb)
 	if err != nil {
 		return nil, hostErr(h, "run", err)
 	}

@@ -68,7 +68,7 @@ func JSON(hosts, all []*runtime.Host) (*Inventory, error) {
 	for _, h := range hosts {
 		j := Host{
 			Name: h.Name, System: h.System, Deployable: h.Deployable(),
-			TargetUser: h.TargetUser, TargetPort: h.TargetPort,
+			TargetUser: h.User(), TargetPort: h.Port(),
 			AllowLocal: h.AllowLocal, BuildOnTarget: h.BuildOnTarget,
 			Tags: append([]string{}, h.Tags...),
 		}
@@ -207,16 +207,9 @@ func (p plainer) value(v starlark.Value, depth int) (starlark.Value, error) {
 	return v, nil
 }
 
-// sortedKeys returns the string keys of d, sorted.
+// sortedKeys returns the keys of d, sorted.
 func sortedKeys(d *starlark.Dict) []string {
-	var keys []string
-	for _, k := range d.Keys() {
-		if s, ok := k.(starlark.String); ok {
-			keys = append(keys, string(s))
-		} else {
-			keys = append(keys, k.String())
-		}
-	}
+	keys := runtime.DictKeys(d)
 	sort.Strings(keys)
 	return keys
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,34 +57,12 @@ func overrideArgs() []string {
 	return args
 }
 
-// copyDir copies the regular files of src to dst.
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // homelabFlake copies examples/homelab to a temp dir and gives its flake
 // nixosConfigurations = import ./<exportPath>, as the export's header says.
 func homelabFlake(t *testing.T, exportPath string) string {
 	t.Helper()
 	dir := t.TempDir()
-	copyDir(t, filepath.Join(root, "examples/homelab"), dir)
+	labtest.CopyDir(t, filepath.Join(root, "examples/homelab"), dir)
 	text, err := os.ReadFile(filepath.Join(dir, "flake.nix"))
 	if err != nil {
 		t.Fatal(err)

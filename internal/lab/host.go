@@ -31,8 +31,9 @@ type Host struct {
 	// HostKey is the public host key line ("ssh-ed25519 AAAA...").
 	HostKey string
 
-	aliases []string
-	lab     *Lab
+	aliases   []string
+	lab       *Lab
+	sshdExtra string // Options.SSHDConfig
 	// systemdRun is the stand-in systemd-run to install, "" for a host
 	// without systemd.
 	systemdRun string

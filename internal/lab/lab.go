@@ -87,6 +87,11 @@ type Options struct {
 	// looks like one where systemd runs. Without it a host has no systemd
 	// (the deployer's systemd-run, which cannot reach a manager there).
 	SystemdRun string
+	// SSHDConfig is extra sshd_config text for every host, placed before
+	// the lab's own lines so that its values win (sshd takes the first
+	// value of a keyword); paths are as seen inside the host (Root+"/etc"
+	// is its /etc). No Match blocks.
+	SSHDConfig string
 }
 
 // Lab is a running set of hosts.
@@ -205,6 +210,7 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 			Root: filepath.Join(l.Dir, "hosts", n),
 			lab:  l,
 
+			sshdExtra:  opts.SSHDConfig,
 			systemdRun: opts.SystemdRun,
 		})
 	}

@@ -15,7 +15,9 @@
 //   - root's Nix wants build users that do not exist;
 //   - a non-root user has no nix-daemon to talk to and cannot write the store;
 //   - the flakes feature is off where fleet cannot turn it on;
-//   - a flake has no flake.lock, or one that lacks inputs of its flake.nix.
+//   - a flake has no flake.lock, or one that lacks inputs of its flake.nix;
+//   - a flake in a git work tree has a flake.nix or flake.lock git does
+//     not track (Nix reads only tracked files there: internal/flakeref).
 //
 // A missing or stale flake.lock is refused, not written: fleet deploys what
 // the checkout says and never edits it (a lock file is a decision worth a
@@ -40,6 +42,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fleet-deploy/fleet/internal/flakeref"
 	"github.com/fleet-deploy/fleet/internal/nixenc"
 	"github.com/fleet-deploy/fleet/internal/shell"
 )
@@ -84,11 +87,35 @@ func Preflight(ctx context.Context, o Options) error {
 		return p
 	}
 	for _, dir := range localFlakes(o.Flakes) {
+		if p := checkTracked(dir); p != nil {
+			return p
+		}
 		if p := checkLock(ctx, dir, o.Overrides); p != nil {
 			return p
 		}
 	}
+	var overridden []string
+	for _, ref := range o.Overrides {
+		overridden = append(overridden, ref)
+	}
+	for _, dir := range localFlakes(overridden) {
+		if p := checkTracked(dir); p != nil {
+			return p
+		}
+	}
 	return nil
+}
+
+// checkTracked refuses a flake in a git work tree whose flake.nix or
+// flake.lock git does not track: Nix reads only tracked files there
+// (internal/flakeref) and would fail with a store path that does not
+// exist.
+func checkTracked(dir string) *Problem {
+	var ue *flakeref.UntrackedError
+	if _, err := flakeref.Local(dir); errors.As(err, &ue) {
+		return &Problem{What: ue.What(), Fix: ue.Fix()}
+	}
+	return nil // other errors: the build reports them
 }
 
 // NotInstalled is the Problem of a Nix command missing from PATH.
@@ -202,7 +229,10 @@ func localFlakes(flakes []string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, f := range flakes {
-		dir := strings.TrimPrefix(f, "path:")
+		dir := f
+		if d := flakeref.Dir(f); d != "" {
+			dir = d
+		}
 		if !filepath.IsAbs(dir) || seen[dir] {
 			continue
 		}
@@ -282,9 +312,9 @@ func Diagnose(log string) *Problem {
 		return noBuildUsers(m[1])
 	}
 	if m := lockRE.FindStringSubmatch(log); m != nil {
-		dir := strings.TrimPrefix(m[1], "path:")
-		if i := strings.IndexAny(dir, "?#"); i >= 0 {
-			dir = dir[:i]
+		dir := flakeref.Dir(m[1])
+		if dir == "" {
+			dir = m[1]
 		}
 		_, err := os.Stat(filepath.Join(dir, "flake.lock"))
 		return lockProblem(dir, err == nil, nil)

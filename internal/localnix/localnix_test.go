@@ -3,6 +3,7 @@ package localnix
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,6 +25,8 @@ func TestDiagnose(t *testing.T) {
 			"group 'nixbld' (nix.conf's build-users-group) does not exist", "sudo groupadd -r nixbld"},
 		{"no lock file", "error: flake 'path:" + dir + "' requires lock file changes but they're not allowed due to '--no-update-lock-file'\n(use '--show-trace' to show detailed location information)\n",
 			dir + " has no flake.lock", "flake lock " + dir},
+		{"no lock file, git work tree", "error: flake 'git+file:///repo?dir=sub%20dir' requires lock file changes but they're not allowed due to '--no-update-lock-file'\n",
+			"/repo/sub dir has no flake.lock", "flake lock '/repo/sub dir'"},
 		{"feature off", "error: experimental Nix feature 'nix-command' is disabled; use '--extra-experimental-features nix-command' to override\n",
 			"experimental feature 'nix-command' off", "experimental-features = nix-command flakes"},
 		{"no daemon", "error: cannot connect to socket at '/nix/var/nix/daemon-socket/socket': No such file or directory\n",
@@ -120,4 +123,22 @@ func TestPreflight(t *testing.T) {
 			t.Errorf("Preflight = %v", err)
 		}
 	})
+}
+
+// TestUntrackedFlake: a flake.nix git does not track is this machine's
+// problem, with the git add that fixes it, for a host's flake and for an
+// --override-input directory alike.
+func TestUntrackedFlake(t *testing.T) {
+	repo := t.TempDir()
+	os.WriteFile(filepath.Join(repo, "flake.nix"), []byte("{ outputs = _: { }; }\n"), 0o644)
+	if out, err := exec.Command("git", "-C", repo, "init", "-q").CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v\n%s", err, out)
+	}
+	p := checkTracked(repo)
+	if p == nil || !strings.Contains(p.What, "flake.nix is not tracked by git") || p.Fix != "git -C "+repo+" add flake.nix" {
+		t.Errorf("checkTracked = %v", p)
+	}
+	if p := checkTracked(t.TempDir()); p != nil {
+		t.Errorf("outside git: %v", p)
+	}
 }

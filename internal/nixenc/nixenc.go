@@ -260,12 +260,17 @@ type encoder struct {
 	path  []segment
 	depth int   // nesting depth of containers
 	stack []any // lists, dicts and structs being encoded, for cycle detection
+	short bool  // name only the first levels of a long path
 }
 
 func (e *encoder) pathString() string {
 	var sb strings.Builder
 	sb.WriteString(e.root)
-	for _, s := range e.path {
+	for i, s := range e.path {
+		if e.short && i == shortPathLevels && len(e.path) > shortPathLevels+1 {
+			sb.WriteString(elided(len(e.path) - i))
+			break
+		}
 		switch s.kind {
 		case '[':
 			fmt.Fprintf(&sb, "[%d]", s.index)

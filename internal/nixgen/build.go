@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fleet-deploy/fleet/internal/flakeref"
 	"github.com/fleet-deploy/fleet/internal/nixenc"
 	"github.com/fleet-deploy/fleet/runtime"
 )
@@ -68,7 +69,11 @@ func inputsExpr(i int, ref string, overrides map[string]string) (string, error) 
 		if err != nil {
 			return "", err
 		}
-		lit, err := nixenc.String(flakeURL(overrides[n]))
+		url, err := flakeref.URL(overrides[n])
+		if err != nil {
+			return "", fmt.Errorf("--override-input %s: %w", n, err)
+		}
+		lit, err := nixenc.String(url)
 		if err != nil {
 			return "", err
 		}

@@ -5,10 +5,10 @@
 //
 //   - here (Build): nix-build and nix-instantiate evaluate a temporary file
 //     on this machine, impurely. path() values are absolute paths; every
-//     flake is fetched with builtins.getFlake ("path:" + directory for a
-//     local flake), once per flake, with --override-input's inputs put in
-//     its place; inventory() is written out where it is used; each host
-//     is attribute h0, h1, ... (in host order) of its system toplevel.
+//     flake is fetched with builtins.getFlake, once per flake, with
+//     --override-input's inputs put in its place; inventory() is written
+//     out where it is used; each host is attribute h0, h1, ... (in host
+//     order) of its system toplevel.
 //   - file (Export): the importing flake evaluates the file from its store
 //     copy, in pure mode. path() values are paths relative to the file
 //     (./x, ../x, or ./. + "/x" when the name needs quoting), since the
@@ -36,6 +36,13 @@
 // inventory() the attribute set of every host by name. A host whose
 // vars reach itself again (through inventory()) is an error here; the
 // file's fleetInventory binding can refer to itself, so it is not there.
+//
+// A local flake directory (of a host or of --override-input, under both
+// policies) is named as `nix build DIR` names it (internal/flakeref):
+// "git+file:///REPO?dir=SUBDIR" in a git work tree, so that Nix copies
+// only the files git tracks into the world-readable store (not the
+// ignored key file next to fleet.star), and "path:DIR" elsewhere. A
+// flake.nix git does not track is an error that says to `git add` it.
 //
 // Quoting: everything that comes from fleet.star (strings, attribute
 // names, flake references, paths, the data inside modules and

@@ -2,9 +2,9 @@ package nixgen
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 
+	"github.com/fleet-deploy/fleet/internal/flakeref"
 	"github.com/fleet-deploy/fleet/internal/nixenc"
 	"github.com/fleet-deploy/fleet/runtime"
 )
@@ -50,7 +50,11 @@ func (g *generator) flake(ref string) (self, inputs string, err error) {
 	if !ok {
 		i = len(g.flakes)
 		g.flakes[ref] = i
-		lit, err := nixenc.String(flakeURL(ref))
+		url, err := flakeref.URL(ref)
+		if err != nil {
+			return "", "", err
+		}
+		lit, err := nixenc.String(url)
 		if err != nil {
 			return "", "", err
 		}
@@ -71,14 +75,6 @@ func (g *generator) flake(ref string) (self, inputs string, err error) {
 		return fmt.Sprintf("flake%d", i), fmt.Sprintf("inputs%d", i), nil
 	}
 	return fmt.Sprintf("flake%d", i), fmt.Sprintf("flake%d.inputs", i), nil
-}
-
-// flakeURL is ref as builtins.getFlake takes it.
-func flakeURL(ref string) string {
-	if filepath.IsAbs(ref) {
-		return "path:" + ref
-	}
-	return ref
 }
 
 // nixosSystem is how a nixos_system() host is evaluated, under either

@@ -3,6 +3,7 @@ package nixgen_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -261,5 +262,45 @@ func TestComments(t *testing.T) {
 	}
 	if !strings.Contains(expr, "  # a: nixos_system(flake=\".\", modules=0, special_args=[x y])\n") {
 		t.Errorf("build:\n%s", expr)
+	}
+}
+
+// TestGitFlakes: a flake directory or an --override-input directory in
+// a git work tree is fetched as git+file: (only what git tracks reaches
+// the store); an untracked flake.nix is an error that says to git add it.
+func TestGitFlakes(t *testing.T) {
+	repo := t.TempDir()
+	for _, f := range []string{"hosts/flake.nix", "np/flake.nix", "new/flake.nix"} {
+		os.MkdirAll(filepath.Join(repo, filepath.Dir(f)), 0o755)
+		os.WriteFile(filepath.Join(repo, f), []byte("{ outputs = _: { }; }\n"), 0o644)
+	}
+	git := func(args ...string) {
+		if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q")
+	git("add", "hosts", "np")
+	h := nixos("a", filepath.Join(repo, "hosts"), nil, nil)
+	expr, _, err := nixgen.Build([]*runtime.Host{h}, map[string]string{"nixpkgs": filepath.Join(repo, "np")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`flake0 = builtins.getFlake "git+file://` + repo + `?dir=hosts";`,
+		`nixpkgs = builtins.getFlake "git+file://` + repo + `?dir=np";`,
+	} {
+		if !strings.Contains(expr, want) {
+			t.Errorf("lacks %s in\n%s", want, expr)
+		}
+	}
+	_, _, err = nixgen.Build([]*runtime.Host{nixos("b", filepath.Join(repo, "new"), nil, nil)}, nil)
+	if err == nil || !strings.Contains(err.Error(), "host b: flake: "+filepath.Join(repo, "new", "flake.nix")+" is not tracked by git") ||
+		!strings.Contains(err.Error(), "git -C "+repo+" add new/flake.nix") {
+		t.Errorf("untracked flake.nix: %v", err)
+	}
+	_, _, err = nixgen.Build([]*runtime.Host{h}, map[string]string{"nixpkgs": filepath.Join(repo, "new")})
+	if err == nil || !strings.Contains(err.Error(), "--override-input nixpkgs: ") {
+		t.Errorf("untracked override: %v", err)
 	}
 }

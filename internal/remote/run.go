@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/fleet-deploy/fleet/internal/shell"
+	"github.com/fleet-deploy/fleet/internal/tail"
 )
 
 // ExitError is a remote command that ran and exited non-zero (or was killed
@@ -131,7 +132,7 @@ type run struct {
 	wrapped      string // the command line sent
 
 	// Set by wire:
-	tail    *tailBuffer    // the end of stderr, for ExitError
+	tail    *tail.Buffer   // the end of stderr, for ExitError
 	gate    *gate          // between the session and the caller's writers
 	pid     *pidWriter     // first on stderr: takes the wrapper's pid line off
 	sudoOut *sudoFilter    // next on stderr, withPassword only: takes sudo's lines off
@@ -212,7 +213,7 @@ func (r *run) exec(ctx context.Context, sess *ssh.Session) error {
 // filters; a failure of the caller's side calls fail.
 func (r *run) wire(sess *ssh.Session, fail context.CancelCauseFunc) error {
 	r.gate = &gate{fail: fail}
-	r.tail = &tailBuffer{max: stderrTail}
+	r.tail = tail.NewBuffer(stderrTail)
 	if r.cmd.Stdout != nil {
 		sess.Stdout = r.gate.writer(r.cmd.Stdout, "stdout")
 	}
@@ -340,7 +341,7 @@ func (r *run) outcome(err error) error {
 // wanted a password or rejected the one it was given.
 func (r *run) exitError(ee *ssh.ExitError) error {
 	ep := r.c.ep
-	xe := &ExitError{Host: ep.name(), Command: r.command, Code: ee.ExitStatus(), Signal: ee.Signal(), Stderr: string(r.tail.bytes())}
+	xe := &ExitError{Host: ep.name(), Command: r.command, Code: ee.ExitStatus(), Signal: ee.Signal(), Stderr: r.tail.String()}
 	switch {
 	case r.withPassword && (r.rejected.Load() || !r.sudoOut.hasStarted() && sudoRejected(xe.Stderr)):
 		return &SudoError{Host: ep.name(), User: ep.User, Rejected: true, Exit: xe}

@@ -94,30 +94,3 @@ func (w *gatedWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
-// tailBuffer keeps the last max bytes written to it: the end of stderr
-// that an ExitError carries.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append(t.buf[:0:0], t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) bytes() []byte {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.buf) == 0 {
-		return nil
-	}
-	return append([]byte(nil), t.buf...)
-}

@@ -31,3 +31,32 @@ func TestLines(t *testing.T) {
 		}
 	}
 }
+
+func TestBuffer(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		max     int
+		writes  []string
+		want    string
+		dropped int64
+	}{
+		{"fits", 8, []string{"abc", "def"}, "abcdef", 0},
+		{"exactly", 6, []string{"abc", "def"}, "abcdef", 0},
+		{"over by the second write", 4, []string{"abc", "def"}, "cdef", 2},
+		{"one write larger than max", 3, []string{"ab", "cdefgh"}, "fgh", 5},
+		{"many small writes", 3, []string{"a", "b", "c", "d", "e"}, "cde", 2},
+		{"nothing kept", 0, []string{"abc"}, "", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewBuffer(tc.max)
+			for _, w := range tc.writes {
+				if n, err := b.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write(%q) = %d, %v", w, n, err)
+				}
+			}
+			if got := b.String(); got != tc.want || b.Dropped() != tc.dropped {
+				t.Errorf("kept %q, dropped %d; want %q, %d", got, b.Dropped(), tc.want, tc.dropped)
+			}
+		})
+	}
+}

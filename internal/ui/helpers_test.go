@@ -54,6 +54,11 @@ type fakeExec struct {
 	// looks at the screen there).
 	during func(host string)
 	r      *ui.Renderer // set by deploy: Build logs Nix's output there
+	// hostile, when set, is what the hosts send: it ends the name of
+	// the system they ran before (a crafted /run/current-system), and
+	// is the error and the log of a failing activation and a line of
+	// Nix's output.
+	hostile string
 }
 
 func storePath(hash byte, name string) string {
@@ -65,6 +70,9 @@ func (f *fakeExec) Build(ctx context.Context, hosts []*runtime.Host) (map[string
 	for _, h := range hosts {
 		if f.r != nil {
 			f.r.NixLog("building '/nix/store/" + strings.Repeat("d", 32) + "-nixos-system-" + h.Name + "-2.0.drv'...")
+			if f.hostile != "" {
+				f.r.NixLog(f.hostile)
+			}
 		}
 		out[h.Name] = storePath('n', "nixos-system-"+h.Name+"-2.0")
 	}
@@ -72,26 +80,29 @@ func (f *fakeExec) Build(ctx context.Context, hosts []*runtime.Host) (map[string
 	return out, nil
 }
 
-func (f *fakeExec) Push(ctx context.Context, h *runtime.Host, closure string) (*runtime.PushResult, error) {
+func (f *fakeExec) Push(ctx context.Context, h *runtime.Host, closure string, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
 	const total = 3 << 20
 	f.clock.advance(6 * time.Second)
-	runtime.ReportProgress(ctx, 1<<20, total, "bytes")
+	progress.Report(1<<20, total, "bytes")
 	if f.during != nil {
 		f.during(h.Name)
 	}
 	f.clock.advance(2 * time.Second)
-	runtime.ReportProgress(ctx, total, total, "bytes")
+	progress.Report(total, total, "bytes")
 	return &runtime.PushResult{Paths: 12, Missing: 5, Bytes: total}, nil
 }
 
 func (f *fakeExec) Activate(ctx context.Context, h *runtime.Host, closure string, o runtime.ActivateOptions) (*runtime.ActivateResult, error) {
 	f.clock.advance(3 * time.Second)
+	if f.fail[h.Name] && f.hostile != "" {
+		return nil, &runtime.HostError{Host: h.Name, Step: "activate", Err: errors.New("switch-to-configuration switch: " + f.hostile), Log: f.hostile}
+	}
 	if f.fail[h.Name] {
 		return nil, &runtime.HostError{Host: h.Name, Step: "activate",
 			Err: errors.New("switch-to-configuration switch: exit status 1"),
 			Log: "stopping the following units: nginx.service\nactivating the configuration...\nactivation failed on purpose\n"}
 	}
-	return &runtime.ActivateResult{Previous: storePath('o', "nixos-system-"+h.Name+"-1.0"), Current: closure}, nil
+	return &runtime.ActivateResult{Previous: storePath('o', "nixos-system-"+h.Name+"-1.0"+f.hostile), Current: closure}, nil
 }
 
 var fleetFile = func() string {

@@ -83,15 +83,15 @@ func (v *liveView) stepProgress(r *Renderer, s *stepState) { v.dirty = true }
 
 func (v *liveView) stepEnd(r *Renderer, s *stepState) {
 	w := r.hostWidth() + 2
-	host := hostLabel(s.step.Host)
+	host := Sanitize(hostLabel(s.step.Host))
 	if s.err == nil {
-		v.add(fmt.Sprintf("%*s %s %s %s", w, host, v.st.green("✅"), Duration(s.elapsed), Done(s.step)))
+		v.add(fmt.Sprintf("%*s %s %s %s", w, host, v.st.green("✅"), Duration(s.elapsed), Sanitize(Done(s.step))))
 		return
 	}
 	first, rest := firstLine(s.cause)
-	v.add(fmt.Sprintf("%*s %s %s %s", w, host, v.st.red("❌"), Duration(s.elapsed), v.st.red(string(s.step.Action)+" failed: "+first)))
+	v.add(fmt.Sprintf("%*s %s %s %s", w, host, v.st.red("❌"), Duration(s.elapsed), v.st.red(Sanitize(string(s.step.Action)+" failed: "+first))))
 	for _, l := range append(rest, s.log...) {
-		v.add(fmt.Sprintf("%*s %s %s", w, host, v.st.dim("|"), l))
+		v.add(fmt.Sprintf("%*s %s %s", w, host, v.st.dim("|"), Sanitize(l)))
 	}
 }
 
@@ -99,18 +99,20 @@ func (v *liveView) log(r *Renderer, host, source, msg string) {
 	if source != "script" && !r.o.Verbose {
 		return
 	}
-	label := host
+	label := Sanitize(host)
 	switch {
 	case source == "nix":
 		label = "nix"
 	case host == "":
 		label = "-"
 	}
-	line := fmt.Sprintf("%*s %s", r.hostWidth()+2, label, msg)
-	if source != "script" {
-		line = v.st.dim(line)
+	for _, l := range SanitizeLines(msg) {
+		line := fmt.Sprintf("%*s %s", r.hostWidth()+2, label, l)
+		if source != "script" {
+			line = v.st.dim(line)
+		}
+		v.add(line)
 	}
-	v.add(line)
 }
 
 func (v *liveView) finish(r *Renderer, sum *Summary) {
@@ -175,7 +177,7 @@ func (v *liveView) region(r *Renderer, cols, rows int) []string {
 	}
 	var footer []string
 	if f := r.firstFail; f != nil {
-		footer = append(footer, v.st.red(fmt.Sprintf("  ✗ first failure: %s %s: %s", hostLabel(f.step.Host), f.step.Action, oneLine(f.cause))))
+		footer = append(footer, v.st.red(fmt.Sprintf("  ✗ first failure: %s %s: %s", Sanitize(hostLabel(f.step.Host)), f.step.Action, oneLine(f.cause))))
 	}
 	status := fmt.Sprintf("  %s %s  %d busy · %d waiting · %d failed · %d steps done",
 		v.st.cyan(spin), Duration(now.Sub(r.start)), busy, waiting, failed, steps)
@@ -214,10 +216,11 @@ func (v *liveView) region(r *Renderer, cols, rows int) []string {
 
 // hostLine is a host's line in the live region.
 func (v *liveView) hostLine(r *Renderer, h *hostState, w int, spin string, now time.Time) string {
-	name := fmt.Sprintf("%-*s", w, hostLabel(h.name))
+	name := hostLabel(Sanitize(h.name))
+	name += strings.Repeat(" ", max(0, w-Width(name)))
 	if n := len(h.running); n > 0 {
 		s := h.running[n-1]
-		detail := liveDetail(s)
+		detail := Sanitize(liveDetail(s))
 		if n > 1 {
 			detail += fmt.Sprintf(" (+%d more)", n-1)
 		}
@@ -227,7 +230,7 @@ func (v *liveView) hostLine(r *Renderer, h *hostState, w int, spin string, now t
 		return v.st.red(fmt.Sprintf("  ✗ %s  %-8s %6s  failed: %s", name, f.step.Action, Duration(f.elapsed), oneLine(f.cause)))
 	}
 	if s := h.last; s != nil {
-		return v.st.dim(fmt.Sprintf("  ✓ %s  %-8s %6s  %s", name, s.step.Action, Duration(s.elapsed), outcome(s.step)))
+		return v.st.dim(fmt.Sprintf("  ✓ %s  %-8s %6s  %s", name, s.step.Action, Duration(s.elapsed), Sanitize(outcome(s.step))))
 	}
 	return v.st.dim(fmt.Sprintf("  · %s  waiting", name))
 }

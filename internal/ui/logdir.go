@@ -122,10 +122,10 @@ func (d *logDir) log(r *Renderer, host, source, msg string) {
 		// Nix builds many hosts in one invocation: its output goes to
 		// every host being built, and to the run's file.
 		for _, h := range r.building() {
-			d.write(h, plainLine(r, false, h, "nix", "", "", msg))
+			d.write(h, logLines(r, false, h, source, msg)...)
 		}
 	}
-	d.write(host, plainLine(r, false, host, logAction(source), "", "", msg))
+	d.write(host, logLines(r, false, host, source, msg)...)
 }
 
 func (d *logDir) finish(r *Renderer, sum *Summary) {

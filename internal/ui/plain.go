@@ -30,7 +30,11 @@ func (v *plainView) line(r *Renderer, host, action, status, elapsed, detail stri
 }
 
 // plainLine formats one line of the plain view (and of the log files).
+// host and detail are sanitized here, the one place every plain and
+// log-file line passes: detail should be one line (callers split text
+// of many), a line break in it is shown escaped.
 func plainLine(r *Renderer, st style, host, action, status, elapsed, detail string) string {
+	host, detail = Sanitize(hostLabel(host)), Sanitize(detail)
 	pad := fmt.Sprintf("%-5s", status)
 	switch status {
 	case "ok":
@@ -40,9 +44,9 @@ func plainLine(r *Renderer, st style, host, action, status, elapsed, detail stri
 	case "|":
 		pad = "|"
 	}
-	s := fmt.Sprintf("%s %-*s %-8s %s %5s  %s", r.now().Format("15:04:05"), r.hostWidth(), hostLabel(host), action, pad, elapsed, detail)
+	s := fmt.Sprintf("%s %-*s %-8s %s %5s  %s", r.now().Format("15:04:05"), r.hostWidth(), host, action, pad, elapsed, detail)
 	if status == "|" {
-		s = fmt.Sprintf("%s %-*s %-8s | %s", r.now().Format("15:04:05"), r.hostWidth(), hostLabel(host), action, detail)
+		s = fmt.Sprintf("%s %-*s %-8s | %s", r.now().Format("15:04:05"), r.hostWidth(), host, action, detail)
 	}
 	return strings.TrimRight(s, " ") + "\n"
 }
@@ -97,7 +101,20 @@ func (v *plainView) log(r *Renderer, host, source, msg string) {
 	if source != "script" && !r.o.Verbose {
 		return
 	}
-	v.line(r, host, logAction(source), "", "", msg)
+	for _, l := range logLines(r, style(v.st), host, source, msg) {
+		fmt.Fprint(v.w, l)
+	}
+}
+
+// logLines are the plain lines of a log message, one per line of it,
+// each under the host's name: a message of many lines cannot start a
+// line of its own.
+func logLines(r *Renderer, st style, host, source, msg string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
+		out = append(out, plainLine(r, st, host, logAction(source), "", "", l))
+	}
+	return out
 }
 
 // logAction is the action column of a log line.
@@ -134,11 +151,11 @@ func statusLine(st style, sum *Summary) string {
 // whose rows are cut to width cells unless width is 0.
 func summaryBlock(st style, sum *Summary, width int) []string {
 	out := []string{
-		"  changed: " + list(sum.Changed),
-		"  failed:  " + list(sum.failedList()),
+		"  changed: " + Sanitize(list(sum.Changed)),
+		"  failed:  " + Sanitize(list(sum.failedList())),
 	}
 	if f := sum.FirstFailure; f != nil {
-		out = append(out, st.red(fmt.Sprintf("  first failure: %s %s: %s", hostLabel(f.Host), f.Step, oneLine(f.Error))))
+		out = append(out, st.red(fmt.Sprintf("  first failure: %s %s: %s", Sanitize(hostLabel(f.Host)), Sanitize(f.Step), oneLine(f.Error))))
 	}
 	if len(sum.Hosts) > 0 {
 		out = append(out, "")
@@ -181,7 +198,11 @@ func summaryTable(st style, sum *Summary) []string {
 		if gen == "" {
 			gen = "-"
 		}
-		rows = append(rows, append(row, gen))
+		row = append(row, gen)
+		for i, c := range row {
+			row[i] = Sanitize(c)
+		}
+		rows = append(rows, row)
 	}
 	widths := make([]int, len(head))
 	for _, row := range rows {

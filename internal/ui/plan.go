@@ -20,10 +20,10 @@ func printSelection(w io.Writer, sel *runtime.Selection, st style) {
 	fmt.Fprintln(w, st.bold(fmt.Sprintf("Selected %d out of %d hosts.", len(sel.Selected), sel.Deployable)))
 	width := 0
 	for _, s := range sel.Skipped {
-		width = max(width, len(s.Host))
+		width = max(width, Width(Sanitize(s.Host)))
 	}
 	for _, s := range sel.Skipped {
-		fmt.Fprintf(w, "  skip %-*s  %s\n", width, s.Host, s.Reason)
+		fmt.Fprintf(w, "  skip %-*s  %s\n", width, Sanitize(s.Host), Sanitize(s.Reason))
 	}
 }
 
@@ -37,7 +37,7 @@ func PrintPlan(w io.Writer, plan *runtime.Plan, color bool) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for i, s := range plan.Steps {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", i+1, s.Host, s.Action, Describe(s))
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", i+1, Sanitize(s.Host), s.Action, Sanitize(Describe(s)))
 	}
 	tw.Flush()
 }
@@ -109,9 +109,11 @@ func (PlanLog) StepFinished(*runtime.Step, error, time.Duration) {}
 
 // Log implements runtime.Observer.
 func (o PlanLog) Log(host, msg string) {
+	head := "log: "
 	if host != "" {
-		fmt.Fprintf(o.W, "log %s: %s\n", host, msg)
-	} else {
-		fmt.Fprintf(o.W, "log: %s\n", msg)
+		head = "log " + Sanitize(host) + ": "
+	}
+	for _, l := range SanitizeLines(msg) {
+		fmt.Fprintf(o.W, "%s%s\n", head, l)
 	}
 }

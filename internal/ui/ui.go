@@ -103,6 +103,7 @@ type hostState struct {
 	warning       string // of the last activation, e.g. "switched, with failed units"
 	activated     bool
 	changed       bool
+	staged        bool // a build or push of it ended well
 }
 
 // stepState is one step in flight or done.
@@ -194,7 +195,7 @@ func (r *Renderer) host(name string) *hostState {
 		r.hosts[name] = h
 		if name != "" {
 			r.order = append(r.order, h)
-			r.width = max(r.width, len(name))
+			r.width = max(r.width, Width(Sanitize(name)))
 		}
 	}
 	return h
@@ -294,6 +295,8 @@ func (r *Renderer) StepFinished(st *runtime.Step, err error, d time.Duration) {
 		if r.firstFail == nil {
 			r.firstFail = s
 		}
+	} else if st.Action == "build" || st.Action == "push" {
+		h.staged = true
 	} else if res := st.Result; res != nil && (st.Action == "activate" || st.Action == "rollback") {
 		if !h.activated {
 			h.before = res.Previous
@@ -398,7 +401,11 @@ type Summary struct {
 type HostSummary struct {
 	Host string `json:"host"`
 	// Result is changed, unchanged (activated the system it ran
-	// already), ok (steps ran, no activation), failed or not run.
+	// already), ok (steps ran, no activation), failed or not run (the
+	// script gave it no step). A run cut short (interrupted, stopped,
+	// failed) cannot say a host it never finished is ok: one none of
+	// whose steps ran is not started, one whose system was built or
+	// pushed but never activated is not activated.
 	Result     string           `json:"result"`
 	FailedStep string           `json:"failed_step,omitempty"`
 	Steps      map[string]int64 `json:"steps_ms"` // time per step kind
@@ -428,6 +435,19 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 	if err != nil {
 		sum.Error = err.Error()
 	}
+	// Hosts that failed without a failed step of their own (a strategy
+	// did not start them: ordered()'s dependents of a failed host) are
+	// failed hosts too, under the run's error's step ("rollout").
+	var hf *runtime.HostFailures
+	stepless := map[string]string{}
+	if errors.As(err, &hf) {
+		for _, he := range hf.Errs {
+			if _, ok := stepless[he.Host]; !ok {
+				stepless[he.Host] = he.Step
+			}
+		}
+	}
+	whole := err == nil && !interrupted // the script ran to its end
 	seen := map[string]bool{}
 	for _, h := range r.order {
 		row := HostSummary{Host: h.name, Steps: map[string]int64{}, times: h.times, Previous: h.before, Current: h.after, Warning: h.warning}
@@ -439,10 +459,17 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 		case h.failed != nil:
 			row.Result, row.FailedStep = "failed", string(h.failed.step.Action)
 			sum.Failed[h.name] = string(h.failed.step.Action)
+		case stepless[h.name] != "":
+			row.Result, row.FailedStep = "failed", stepless[h.name]
+			sum.Failed[h.name] = stepless[h.name]
 		case h.changed:
 			row.Result = "changed"
 		case h.activated:
 			row.Result = "unchanged"
+		case !whole && h.ended == 0:
+			row.Result = "not started"
+		case !whole && h.staged:
+			row.Result = "not activated"
 		case h.ended > 0:
 			row.Result = "ok"
 		default:
@@ -472,7 +499,8 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 	return sum
 }
 
-// failedList renders the failed hosts as "b (activate), c (push)".
+// failedList renders the failed hosts as "b (activate), c (push)",
+// unsanitized.
 func (s *Summary) failedList() []string {
 	var out []string
 	for h, st := range s.Failed {
@@ -491,11 +519,12 @@ func hostLabel(h string) string {
 	return h
 }
 
-// oneLine keeps the first line of a message, for one-line views.
+// oneLine keeps the first line of a message, sanitized, for one-line
+// views.
 func oneLine(msg string) string {
 	first, rest := firstLine(msg)
 	if len(rest) > 0 {
-		return first + " …"
+		return Sanitize(first) + " …"
 	}
-	return strings.TrimSpace(first)
+	return Sanitize(strings.TrimSpace(first))
 }

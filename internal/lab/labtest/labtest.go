@@ -14,8 +14,10 @@ package labtest
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -121,4 +123,27 @@ func RequireNix(t testing.TB) {
 func loud(msg string) {
 	bar := strings.Repeat("*", 78)
 	fmt.Fprintf(os.Stderr, "%s\n*** %s\n%s\n", bar, msg, bar)
+}
+
+// CopyDir copies the regular files below src into dst (created as
+// needed), for tests that edit a copy of a fixture.
+func CopyDir(t testing.TB, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
