@@ -243,7 +243,8 @@ func TestUnitsFailed(t *testing.T) {
 		if !strings.Contains(r.stdout, "switched, with failed units (switch-to-configuration switch exited with status 4)") {
 			t.Errorf("fleet did not say the units failed:\n%s", r.stdout)
 		}
-		if h := history(t, state, "a"); !strings.Contains(h, "switched") {
+		if h := history(t, state, "a"); !strings.Contains(h, "switched") || !strings.Contains(h, "switched, with failed units") ||
+			!strings.Contains(h, "(generation 2)") {
 			t.Errorf("history:\n%s", h)
 		}
 		r = fleet(t, append(runArgs(l, file), "--state-dir", state)...)
