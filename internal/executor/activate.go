@@ -228,7 +228,9 @@ func (m *machine) session(ctx context.Context, step string, a sessionArgs) (*hos
 		}
 		r.log = stderr.String()
 	case ctx.Err() != nil:
-		return m.interrupted(ctx, step, a.dir, a)
+		if r, err = m.interrupted(ctx, step, a); err != nil {
+			return nil, err
+		}
 	case isConnErr(err):
 		lost := err
 		if r, err = m.collect(ctx, step, a.dir); err != nil {
@@ -311,15 +313,13 @@ func firstLine(s string) string {
 // interrupted waits, bounded and past the interrupt, for the detached
 // activation to end, so that fleet reports what the host runs. The
 // profile is the runner's business: nothing here touches it.
-func (m *machine) interrupted(ctx context.Context, step, dir string, a sessionArgs) (*hostResult, error) {
+func (m *machine) interrupted(ctx context.Context, step string, a sessionArgs) (*hostResult, error) {
 	a.log.Report(fmt.Sprintf("waiting for the activation on %s to end", m.h.Name))
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), interruptWait)
 	defer cancel()
-	r, err := m.collect(wctx, step, dir)
+	r, err := m.collect(wctx, step, a.dir)
 	switch {
 	case err == nil:
-		r.closure, r.goal = a.closure, a.goal
-		r.armed = r.decision == "ok" && a.confirm > 0 && r.prev != "" && r.prev != a.closure && r.cur == a.closure
 		return r, nil
 	case exitCode(err) == exitNoState:
 		return nil, m.stepErr(step, fmt.Errorf("interrupted before the activation started on %s; nothing changed: %w", m.h.Name, context.Canceled), "")
