@@ -44,7 +44,7 @@ func (DryExecutor) Activate(ctx context.Context, h *Host, closure string, o Acti
 }
 
 // Rollback pretends to go back.
-func (DryExecutor) Rollback(ctx context.Context, h *Host) (*ActivateResult, error) {
+func (DryExecutor) Rollback(ctx context.Context, h *Host, log LogFunc) (*ActivateResult, error) {
 	return &ActivateResult{}, nil
 }
 

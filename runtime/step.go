@@ -69,6 +69,10 @@ type StepResult struct {
 	Previous string `json:"previous,omitempty"` // activate: system before
 	Current  string `json:"current,omitempty"`  // activate: system after
 	ExitCode int    `json:"exit_code,omitempty"`
+	// activate, rollback: the system profile's generation afterwards,
+	// and a caveat of a success ("switched, with failed units").
+	Generation int    `json:"generation,omitempty"`
+	Warning    string `json:"warning,omitempty"`
 }
 
 // StepFunc does the work of one step through the run's Executor. The

@@ -227,12 +227,9 @@ func report(ctx context.Context, err error, stderr io.Writer) int {
 		return exitUsage
 	}
 	switch {
-	case errors.As(err, &hf):
-		for _, he := range hf.Errs {
-			printLines(red("error:"), ui.HostError(he))
-		}
-		return exitHostFailed
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		// Before host failures: an aborted run exits 130 even when a
+		// host's step ended in the abort ("activation still running").
 		fmt.Fprintf(stderr, "%s interrupted\n", red("fleet:"))
 		var hf *runtime.HostFailures
 		if errors.As(err, &hf) {
@@ -241,6 +238,11 @@ func report(ctx context.Context, err error, stderr io.Writer) int {
 			}
 		}
 		return exitInterrupted
+	case errors.As(err, &hf):
+		for _, he := range hf.Errs {
+			printLines(red("error:"), ui.HostError(he))
+		}
+		return exitHostFailed
 	case errors.As(err, &se):
 		detail := se.Detail()
 		if errors.As(err, &he) {

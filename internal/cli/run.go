@@ -21,6 +21,7 @@ var (
 	buildersFlag  = &cli.StringFlag{Name: "builders", Usage: "Nix remote builders, passed to Nix as --builders"}
 	evalLimitFlag = &cli.IntFlag{Name: "eval-limit", Usage: "at most `N` hosts per Nix evaluator process (several run at once, one per core); 0: as many as this machine's memory holds at ~1 GB each"}
 	logDirFlag    = &cli.StringFlag{Name: "log-dir", Usage: "keep one log file per host in `DIR` (HOST.log) with every event and log line of that host"}
+	noWaitFlag    = &cli.BoolFlag{Name: "no-wait", Usage: "fail at once if another deploy holds the state directory or a host's lock, instead of waiting for it"}
 )
 
 func runCommand() *cli.Command {
@@ -43,8 +44,13 @@ Examples:
   fleet run --ssh-config lab.ssh_config --override-input nixpkgs=./mini-nixpkgs
   fleet run --json | jq 'select(.event == "step_end" and .result == "failed")'
   fleet run --log-dir logs/ -v
-  fleet run --closures closures.json   # what fleet build --out wrote: no evaluation`,
-		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag),
+  fleet run --closures closures.json   # what fleet build --out wrote: no evaluation
+
+One deploy at a time: a run holds its state directory (--state-dir) and,
+while it activates, each host (/run/fleet/lock there). A second run waits
+for them, saying "waiting for the deploy started at … by …", or with
+--no-wait fails at once.`,
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag, noWaitFlag),
 		Action: func(c *cli.Context) error { return deploy(c, "") },
 	}
 }
@@ -96,8 +102,20 @@ func deploy(c *cli.Context, strategy string) error {
 	if c.Bool("verbose") || c.String("log-dir") != "" {
 		opts.Log = obs.NixLog
 	}
+	opts.NoWait = c.Bool("no-wait")
 	ex := executor.New(opts)
 	defer ex.Close()
+	unlock, err := journal.Lock(c.Context, stateDir(c), ex.Holder(), opts.NoWait, func(holder string) {
+		fmt.Fprintf(c.App.ErrWriter, "fleet: waiting for the deploy %s to end (it holds the state directory %s)\n", holder, stateDir(c))
+	})
+	if err != nil {
+		var le *journal.LockedError
+		if errors.As(err, &le) {
+			return cli.Exit(le.Error(), exitHostFailed)
+		}
+		return err
+	}
+	defer unlock()
 	key, err := journal.SecretKey(stateDir(c))
 	if err != nil {
 		return err

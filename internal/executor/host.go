@@ -47,9 +47,21 @@ func newHost(o remote.Options, h *runtime.Host) (Host, error) {
 // fleet.star says about it, and the Host that reaches it. The
 // operations (push.go, activate.go, ...) are its methods.
 type machine struct {
-	h     *runtime.Host
-	runID string
-	clock clock
+	h      *runtime.Host
+	runID  string
+	clock  clock
+	holder string // the host lock's holder line: when, who, which run
+	noWait bool   // fail at once when another deploy holds the host lock
+
+	// What this run did to the host, for Rollback: the system it ran
+	// before the run's first activation, and the profile generation the
+	// run added. rec guards them (a script may run steps on one host in
+	// parallel).
+	rec      sync.Mutex
+	previous string
+	recorded bool
+	added    int
+	units    int // transient units started, for their names
 
 	mu   sync.Mutex // guards host while Executor.machine builds it
 	host Host       // set before the machine is handed out

@@ -8,6 +8,7 @@ package journal
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,10 @@ type Record struct {
 	Step     string             `json:"step,omitempty"`   // the step that failed
 	Error    string             `json:"error,omitempty"`
 	Steps    map[string]float64 `json:"steps,omitempty"` // seconds per action
+	// Generation is the system profile's generation after the step;
+	// Warning a caveat of a success ("switched, with failed units").
+	Generation int    `json:"generation,omitempty"`
+	Warning    string `json:"warning,omitempty"`
 }
 
 // DefaultDir is where the journal lives unless --state-dir says.
@@ -145,6 +150,9 @@ func (w *Writer) StepFinished(s *runtime.Step, err error, d time.Duration) {
 	}
 	r := Record{Host: s.Host, Event: "result", Goal: s.Goal, Closure: s.Closure, Steps: copySteps(hs.steps)}
 	switch {
+	case err != nil && errors.Is(err, context.Canceled):
+		// "activation still running on HOST", or nothing started.
+		r.Result, r.Step, r.Error = "interrupted", string(s.Action), firstLine(err.Error())
 	case err != nil:
 		r.Result, r.Step, r.Error = "failed", string(s.Action), firstLine(err.Error())
 	case s.Result != nil && s.Result.Previous == s.Result.Current && s.Goal != "boot":
@@ -157,6 +165,9 @@ func (w *Writer) StepFinished(s *runtime.Step, err error, d time.Duration) {
 		if s.Result != nil {
 			r.Previous, r.Current = s.Result.Previous, s.Result.Current
 		}
+	}
+	if s.Result != nil && err == nil {
+		r.Generation, r.Warning = s.Result.Generation, s.Result.Warning
 	}
 	hs.finished = true
 	w.write(r)
