@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fleet-deploy/fleet/internal/remote"
+	"github.com/fleet-deploy/fleet/internal/tail"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -212,12 +213,12 @@ func (m *machine) session(ctx context.Context, step string, a sessionArgs) (*hos
 	if a.drop > 0 {
 		drop = strconv.Itoa(a.drop)
 	}
-	var out strings.Builder
+	out := tail.NewBuffer(outputMax)
 	stderr := &lineWriter{fn: func(l string) { waitingLine(a.log, l) }}
 	err := m.host.Run(ctx, remote.Cmd{
 		Argv: []string{"sh", "-c", ActivateScript, "fleet-activate", a.dir, a.closure, a.goal,
 			strconv.Itoa(a.confirm), a.unit, m.holder, boolArg(m.noWait), boolArg(a.bootloader), drop},
-		Sudo: m.sudo(asRoot), Stdout: &out, Stderr: stderr,
+		Sudo: m.sudo(asRoot), Stdout: out, Stderr: stderr,
 	})
 	var r *hostResult
 	switch {
@@ -332,10 +333,10 @@ func (m *machine) interrupted(ctx context.Context, step string, a sessionArgs) (
 func (m *machine) collect(ctx context.Context, step, dir string) (*hostResult, error) {
 	var err error
 	for delay := 500 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		var out strings.Builder
+		out := tail.NewBuffer(outputMax)
 		stderr := &lineWriter{}
 		err = m.host.Run(ctx, remote.Cmd{Argv: []string{"sh", "-c", collectScript, "fleet-collect", dir},
-			Sudo: m.sudo(asRoot), Stdout: &out, Stderr: stderr})
+			Sudo: m.sudo(asRoot), Stdout: out, Stderr: stderr})
 		if err == nil {
 			r, perr := parseResult(out.String())
 			if perr != nil {
@@ -383,6 +384,10 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		}
 		w.fn(string(w.partial[:i]))
 		w.partial = w.partial[i+1:]
+	}
+	if len(w.partial) > 64<<10 { // a "line" without end: pass it on in pieces
+		w.fn(string(w.partial))
+		w.partial = nil
 	}
 	return len(p), nil
 }
