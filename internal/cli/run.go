@@ -21,7 +21,20 @@ var (
 	buildersFlag  = &cli.StringFlag{Name: "builders", Usage: "Nix remote builders, passed to Nix as --builders"}
 	evalLimitFlag = &cli.IntFlag{Name: "eval-limit", Usage: "at most `N` hosts per Nix evaluator process (several run at once, one per core); 0: as many as this machine's memory holds at ~1 GB each"}
 	logDirFlag    = &cli.StringFlag{Name: "log-dir", Usage: "keep one log file per host in `DIR` (HOST.log) with every event and log line of that host"}
+	substFlag     = &cli.BoolFlag{Name: "substitute-on-destination", Usage: "every host first fetches what its own substituters (its nix.conf) have of its closure; fleet pushes only the rest (host(substitute = True) does it for one host)"}
 )
+
+// applySubstitute marks every host of prog to substitute when the
+// command has --substitute-on-destination: run and plan alike, so that
+// the plan's pushes say "(substitute)" where the run's will.
+func applySubstitute(c *cli.Context, prog *runtime.Program) {
+	if c.Command == nil || !hasFlag(c, substFlag.Name) || !c.Bool(substFlag.Name) {
+		return
+	}
+	for _, h := range prog.Hosts() {
+		h.Substitute = true
+	}
+}
 
 func runCommand() *cli.Command {
 	return &cli.Command{
@@ -43,8 +56,9 @@ Examples:
   fleet run --ssh-config lab.ssh_config --override-input nixpkgs=./mini-nixpkgs
   fleet run --json | jq 'select(.event == "step_end" and .result == "failed")'
   fleet run --log-dir logs/ -v
+  fleet run --substitute-on-destination   # hosts fetch from their caches first
   fleet run --closures closures.json   # what fleet build --out wrote: no evaluation`,
-		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag),
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag, substFlag),
 		Action: func(c *cli.Context) error { return deploy(c, "") },
 	}
 }
