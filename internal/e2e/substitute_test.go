@@ -20,13 +20,15 @@ import (
 // with a key the hosts trust, served over HTTP from this process (inside
 // the lab's network namespace, so the hosts reach it), each host under
 // its own URL prefix so that the access log says who fetched what. Host
-// a has substitute = True, c is deployed with --substitute-on-destination,
-// b with neither. Afterwards every host's store holds its whole closure,
+// a has substitute = True; c and d are deployed with
+// --substitute-on-destination, d's substituter being a closed port; b
+// has neither. Afterwards every host's store holds its whole closure,
 // each path verified; a's and c's pushes sent only what the cache
 // lacked, and the log shows they fetched the rest; b's push sent
-// everything and b asked the cache for nothing.
+// everything and b asked the cache for nothing; d's push, its cache
+// unreachable, sent everything too and did not fail.
 func TestSubstituteOnDestination(t *testing.T) {
-	l := startLab(t, lab.Options{Hosts: []string{"a", "b", "c"}})
+	l := startLab(t, lab.Options{Hosts: []string{"a", "b", "c", "d"}})
 	dir := t.TempDir()
 	write := func(name, text string) string {
 		p := filepath.Join(dir, name)
@@ -44,6 +46,7 @@ func TestSubstituteOnDestination(t *testing.T) {
 node("a", substitute = True)
 node("b")
 node("c")
+node("d")
 `)
 	out := filepath.Join(dir, "closures.json")
 	if r := fleet(t, labArgs(l, "build", file, "--out", out)...); r.code != 0 {
@@ -106,9 +109,18 @@ node("c")
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
+	closed, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close() // d's cache: connections refused
 	for _, h := range l.Hosts {
+		addr := ln.Addr()
+		if h.Name == "d" {
+			addr = closed.Addr()
+		}
 		exec(t, h, fmt.Sprintf("printf 'substituters = http://%s/%s\\ntrusted-public-keys = %s\\n' >>/etc/nix/nix.conf",
-			ln.Addr(), h.Name, strings.TrimSpace(string(pub))))
+			addr, h.Name, strings.TrimSpace(string(pub))))
 	}
 
 	// The plan says which pushes substitute.
@@ -117,7 +129,7 @@ node("c")
 		want map[string]bool
 	}{
 		{[]string{"--on", "a,b"}, map[string]bool{"a": true, "b": false}},
-		{[]string{"--on", "c", "--substitute-on-destination"}, map[string]bool{"c": true}},
+		{[]string{"--on", "c,d", "--substitute-on-destination"}, map[string]bool{"c": true, "d": true}},
 	} {
 		r := fleet(t, append([]string{"plan", "--ssh-config", l.SSHConfig, "--closures", out}, append(tc.args, file)...)...)
 		for name, want := range tc.want {
@@ -142,7 +154,7 @@ node("c")
 		return pushResults(events(t, r.stdout))
 	}
 	results := run("--on", "a,b")
-	for name, res := range run("--on", "c", "--substitute-on-destination") {
+	for name, res := range run("--on", "c,d", "--substitute-on-destination") {
 		results[name] = res
 	}
 
@@ -158,7 +170,7 @@ node("c")
 	mu.Unlock()
 	for name, c := range cl {
 		h := l.Host(name)
-		substitutes := name != "b"
+		substitutes := name == "a" || name == "c" // d's cache is unreachable
 		want := pushResult{Paths: len(c.paths)}
 		for _, p := range c.paths {
 			if !substitutes || !c.cached[p] {
