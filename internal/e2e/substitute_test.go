@@ -52,7 +52,9 @@ node("d")
 	if r := fleet(t, labArgs(l, "build", file, "--out", out)...); r.code != 0 {
 		t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
 	}
-	var doc struct{ Hosts map[string]struct{ Closure string } }
+	var doc struct {
+		Hosts map[string]struct{ Closure string }
+	}
 	data, _ := os.ReadFile(out)
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
