@@ -35,6 +35,12 @@ type Host struct {
 	AttrPath      string         // its attribute path, after '#'
 	Keys          []*Secret      // key files to upload
 
+	// Substitute lets the host fetch what its own substituters have of a
+	// closure before fleet pushes the rest: host(substitute = True), or
+	// every host with run --substitute-on-destination (the CLI sets it
+	// after loading, before any deploy reads the host, as SetEndpoint).
+	Substitute bool
+
 	// Pos is where host() was called, for error messages.
 	Pos string
 
@@ -156,7 +162,7 @@ func (h *Host) Hash() (uint32, error) { return starlark.String(h.Name).Hash() }
 
 var hostAttrs = []string{
 	"allow_local", "attr", "build_on_target", "deployable", "keys", "name", "nixos",
-	"system", "tags", "target", "target_host", "target_port", "target_user", "vars",
+	"substitute", "system", "tags", "target", "target_host", "target_port", "target_user", "vars",
 }
 
 func init() { sort.Strings(hostAttrs) }
@@ -184,6 +190,8 @@ func (h *Host) Attr(name string) (starlark.Value, error) {
 		return starlark.Bool(h.AllowLocal), nil
 	case "build_on_target":
 		return starlark.Bool(h.BuildOnTarget), nil
+	case "substitute":
+		return starlark.Bool(h.Substitute), nil
 	case "deployable":
 		return starlark.Bool(h.Deployable()), nil
 	case "tags":

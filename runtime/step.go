@@ -45,6 +45,10 @@ type Step struct {
 	Group   string   `json:"group,omitempty"`   // e.g. "wave 1/2", from parallel(name=...)
 	Limit   int      `json:"limit,omitempty"`   // parallelism of the enclosing parallel()
 
+	// Substitute: the push lets the host fetch from its substituters
+	// first (Host.Substitute).
+	Substitute bool `json:"substitute,omitempty"`
+
 	// Result is filled in when a real step ends.
 	Result *StepResult `json:"result,omitempty"`
 

@@ -175,6 +175,7 @@ func load(c *cli.Context, file string) (*runtime.Program, error) {
 		return nil, err
 	}
 	resolveEndpoints(c, prog)
+	applySubstitute(c, prog)
 	yellow := color.New(color.FgYellow, color.Bold).SprintFunc()
 	for _, w := range prog.Warnings() {
 		fmt.Fprintf(c.App.ErrWriter, "%s %s\n", yellow("warning:"), w)

@@ -22,7 +22,20 @@ var (
 	evalLimitFlag = &cli.IntFlag{Name: "eval-limit", Usage: "at most `N` hosts per Nix evaluator process (several run at once, one per core); 0: as many as this machine's memory holds at ~1 GB each"}
 	logDirFlag    = &cli.StringFlag{Name: "log-dir", Usage: "keep one log file per host in `DIR` (HOST.log) with every event and log line of that host"}
 	noWaitFlag    = &cli.BoolFlag{Name: "no-wait", Usage: "fail at once if another deploy holds the state directory or a host's lock, instead of waiting for it"}
+	substFlag     = &cli.BoolFlag{Name: "substitute-on-destination", Usage: "every host first fetches what its own substituters (its nix.conf) have of its closure; fleet pushes only the rest (host(substitute = True) does it for one host)"}
 )
+
+// applySubstitute marks every host of prog to substitute when the
+// command has --substitute-on-destination: run and plan alike, so that
+// the plan's pushes say "(substitute)" where the run's will.
+func applySubstitute(c *cli.Context, prog *runtime.Program) {
+	if c.Command == nil || !hasFlag(c, substFlag.Name) || !c.Bool(substFlag.Name) {
+		return
+	}
+	for _, h := range prog.Hosts() {
+		h.Substitute = true
+	}
+}
 
 func runCommand() *cli.Command {
 	return &cli.Command{
@@ -44,13 +57,14 @@ Examples:
   fleet run --ssh-config lab.ssh_config --override-input nixpkgs=./mini-nixpkgs
   fleet run --json | jq 'select(.event == "step_end" and .result == "failed")'
   fleet run --log-dir logs/ -v
+  fleet run --substitute-on-destination   # hosts fetch from their caches first
   fleet run --closures closures.json   # what fleet build --out wrote: no evaluation
 
 One deploy at a time: a run holds its state directory (--state-dir) and,
 while it activates, each host (/run/fleet/lock there). A second run waits
 for them, saying "waiting for the deploy started at … by …", or with
 --no-wait fails at once.`,
-		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag, noWaitFlag),
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag, noWaitFlag, substFlag),
 		Action: func(c *cli.Context) error { return deploy(c, "") },
 	}
 }

@@ -64,8 +64,11 @@ func (m *machine) copy(ctx context.Context, paths []*nixserve.PathInfo, progress
 			names[i] = p.Path
 		}
 		// lock: what the host has stays there (a temporary GC root) until
-		// the paths that need it have arrived.
-		valid, err := s.QueryValidPaths(names, true, false)
+		// the paths that need it have arrived. substitute: the host first
+		// fetches what its substituters have of the rest; the answer
+		// counts those in, so only what they lack is sent. (Nix logs a
+		// failed substitution as a warning and answers all the same.)
+		valid, err := s.QueryValidPaths(names, true, m.h.Substitute)
 		if err != nil {
 			return fmt.Errorf("asking which paths are missing: %w", err)
 		}
