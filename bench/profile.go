@@ -144,7 +144,7 @@ func profileRun(name, file string, args []string, times int) (profileReport, err
 	}
 	p.flat = pprofTop(file, false)
 	p.cum = pprofTop(file, true)
-	p.own = pprofTop(file, true, "-show=fleet-deploy|kevinburke/ssh_config|x/crypto/ssh|go.starlark.net|os/exec")
+	p.own = pprofTop(file, true, "-show=fleet-deploy|x/crypto/ssh|go.starlark.net|os/exec")
 	return p, nil
 }
 

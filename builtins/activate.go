@@ -15,7 +15,12 @@ Makes closure the host's system: for switch and boot it becomes the new
 generation of the system profile, then the closure's
 switch-to-configuration runs with goal (switch, boot, test or
 dry-activate), with sudo when the target user is not root, detached from
-the SSH session. If it fails, the profile is set back.
+the SSH session (a systemd unit, or setsid without systemd), under the
+host's lock (one deploy at a time). What happens next is decided on the
+host by what it runs afterwards: if it neither runs nor boots the new
+system, the profile is set back; a switch that exits 4 (or 2) with the
+new system running succeeds with the warning "switched, with failed
+units" - a check decides what next.
 
 confirm is a dead-man switch (magic rollback): the host arms a timer
 before switching and rolls itself back to the system it ran before unless
@@ -57,7 +62,8 @@ func activateFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		Host: h.Name, Action: runtime.ActionActivate, Goal: g, Closure: closure,
 		Target: h.Target(), Sudo: h.Sudo(), Confirm: int(confirm / time.Second),
 	}, func(ctx context.Context, ex runtime.Executor) (res *runtime.StepResult, err error) {
-		ar, err = ex.Activate(ctx, h, closure, runtime.ActivateOptions{Goal: g, Confirm: confirm})
+		ar, err = ex.Activate(ctx, h, closure, runtime.ActivateOptions{Goal: g, Confirm: confirm,
+			Log: func(msg string) { r.Log(h.Name, msg) }})
 		return systemChange(ar, err)
 	})
 	if err != nil {
@@ -76,7 +82,7 @@ func systemChange(ar *runtime.ActivateResult, err error) (*runtime.StepResult, e
 	if err != nil {
 		return nil, err
 	}
-	return &runtime.StepResult{Previous: ar.Previous, Current: ar.Current}, nil
+	return &runtime.StepResult{Previous: ar.Previous, Current: ar.Current, Generation: ar.Generation, Warning: ar.Warning}, nil
 }
 
 // DefaultConfirm is the dead-man window of switch and test.

@@ -30,6 +30,8 @@ var table = []*Builtin{
 	{Name: "activate", Doc: activateDoc, Fn: activateFn},
 	{Name: "attempt", Doc: attemptDoc, Fn: attemptFn},
 	{Name: "check", Doc: checkDoc, Fn: checkFn},
+	{Name: "colmena_hive", Doc: colmenaHiveDoc, Fn: colmenaHiveFn},
+	{Name: "colmena_node", Doc: colmenaNodeDoc, Fn: colmenaNodeFn},
 	{Name: "fail", Doc: failDoc, Fn: failFn},
 	{Name: "host", Doc: hostDoc, Fn: hostFn},
 	{Name: "inventory", Doc: inventoryDoc, Fn: inventoryFn},

@@ -334,6 +334,7 @@ func TestHostValidation(t *testing.T) {
 		{`host(name = "a", target_port = 70000, attr = ".#x")`, `target_port must be a port number`},
 		{`host(name = "a", tags = ["ok", "no way"], attr = ".#x")`, `tag "no way" is not valid`},
 		{`host(name = "a", tags = "server", attr = ".#x")`, `tags must be a list of strings`},
+		{`host(name = "a", substitute = "yes", attr = ".#x")`, `"substitute": got string, want bool`},
 		{`host(name = "a", vars = {1: 2}, attr = ".#x")`, `vars keys must be strings`},
 		{`host(name = "a", attr = "nohash")`, `want "<flake>#nixosConfigurations.NAME"`},
 		{`host(name = "a", attr = "./missing#x")`, `"./missing": no flake.nix in`},
@@ -365,8 +366,11 @@ func TestHostValue(t *testing.T) {
 	prog := load(t, `
 h = host(name = "web", target_host = "10.0.0.5", target_user = None, tags = ["a"], vars = {"k": [1]}, attr = ".#nixosConfigurations.web")
 d = {h: 1}  # hashable
-if h.target != "root@10.0.0.5:22" or not h.deployable or h.tags != ("a",) or h.vars["k"] != [1]:
-    fail("fields: %s %s %s" % (h.target, h.tags, h.vars))
+if h.target != "root@10.0.0.5:22" or not h.deployable or h.tags != ("a",) or h.vars["k"] != [1] or h.substitute:
+    fail("fields: %s %s %s %s" % (h.target, h.tags, h.vars, h.substitute))
+s = host(name = "near-cache", target_host = "10.0.0.6", substitute = True, attr = ".#nixosConfigurations.near-cache")
+if not s.substitute:
+    fail("substitute = True reads back as %s" % s.substitute)
 `)
 	var web *runtime.Host
 	for _, h := range prog.Hosts() {
@@ -374,7 +378,7 @@ if h.target != "root@10.0.0.5:22" or not h.deployable or h.tags != ("a",) or h.v
 			web = h
 		}
 	}
-	if web == nil || web.Vars.Len() != 1 {
+	if web == nil || web.Vars.Len() != 1 || web.Substitute {
 		t.Fatalf("web not declared")
 	}
 	if err := web.Vars.SetKey(nil, nil); err == nil {

@@ -10,16 +10,20 @@ import (
 	"go.starlark.net/starlark"
 )
 
-const hostDoc = `host(name, system="x86_64-linux", target_host=None, target_user=None, target_port=None, allow_local=False, build_on_target=False, tags=[], vars={}, nixos=None, attr=None, keys=[])
+const hostDoc = `host(name, system="x86_64-linux", target_host=None, target_user=None, target_port=None, allow_local=False, build_on_target=False, substitute=False, tags=[], vars={}, nixos=None, attr=None, keys=[])
 
 Declares a machine of the inventory and returns it. Call it while
 fleet.star loads (typically from your host factory); names are unique.
 A host without target_host is part of the inventory (exports, hosts
-listing) but never deployed. target_user defaults to root, target_port to
-22; values given here win over ~/.ssh/config. Exactly one of nixos (a
+listing) but never deployed. target_user and target_port, when given, win
+over ~/.ssh/config (as ssh -l and -p do); when not, ssh_config's User and
+Port apply, else root (colmena's default) and 22. Exactly one of nixos (a
 nixos_system(...)) or attr ("<flake>#nixosConfigurations.NAME") says how
 to build its system. vars is free data for your scripts and modules.
-keys are secret(...) files uploaded on deploy.
+keys are secret(...) files uploaded on deploy. substitute = True lets
+the host fetch what its own substituters (nix.conf) have of a closure
+before fleet pushes the rest, as nix-copy-closure --use-substitutes does
+(fleet run --substitute-on-destination does it for every host).
 The returned value is frozen and hashable; read fields as h.name,
 h.tags, h.target ("user@host:port"), h.deployable, ...`
 
@@ -37,12 +41,13 @@ func hostFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 		system                                                   = "x86_64-linux"
 		targetHost, targetUser, targetPort, nixos starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None
 		attr, tags, vars, keys                    starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None
-		allowLocal, buildOnTarget                 bool
+		allowLocal, buildOnTarget, substitute     bool
 	)
 	if err := starlark.UnpackArgs("host", args, kwargs,
 		"name", &name, "system?", &system,
 		"target_host?", &targetHost, "target_user?", &targetUser, "target_port?", &targetPort,
 		"allow_local?", &allowLocal, "build_on_target?", &buildOnTarget,
+		"substitute?", &substitute,
 		"tags?", &tags, "vars?", &vars, "nixos?", &nixos, "attr?", &attr, "keys?", &keys,
 	); err != nil {
 		return nil, err
@@ -63,10 +68,9 @@ func hostFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 	h := &runtime.Host{
 		Name:          name,
 		System:        system,
-		TargetUser:    runtime.DefaultUser,
-		TargetPort:    runtime.DefaultPort,
 		AllowLocal:    allowLocal,
 		BuildOnTarget: buildOnTarget,
+		Substitute:    substitute,
 		Pos:           th.CallFrame(1).Pos.String(),
 	}
 	if targetHost != starlark.None {

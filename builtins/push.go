@@ -10,7 +10,8 @@ import (
 const pushDoc = `push(host, closure)
 
 Copies closure and every path it depends on to the host over SSH,
-sending only the paths the host lacks. Returns
+sending only the paths the host lacks; a host with substitute = True
+first fetches what its own substituters have. Returns
 struct(host, paths, missing, bytes). Only inside deploy(ctx).`
 
 func pushFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -24,7 +25,7 @@ func pushFn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 		return nil, err
 	}
 	var pr *runtime.PushResult
-	st := &runtime.Step{Host: h.Name, Action: runtime.ActionPush, Closure: closure, Target: h.Target()}
+	st := &runtime.Step{Host: h.Name, Action: runtime.ActionPush, Closure: closure, Target: h.Target(), Substitute: h.Substitute}
 	progress := runtime.RunOf(th).Progress(st)
 	err = step(th, st,
 		func(ctx context.Context, ex runtime.Executor) (res *runtime.StepResult, err error) {

@@ -44,12 +44,12 @@ func (DryExecutor) Activate(ctx context.Context, h *Host, closure string, o Acti
 }
 
 // Rollback pretends to go back.
-func (DryExecutor) Rollback(ctx context.Context, h *Host) (*ActivateResult, error) {
+func (DryExecutor) Rollback(ctx context.Context, h *Host, log LogFunc) (*ActivateResult, error) {
 	return &ActivateResult{}, nil
 }
 
 // RollbackTo pretends to go to generation gen.
-func (DryExecutor) RollbackTo(ctx context.Context, h *Host, gen int) (*ActivateResult, error) {
+func (DryExecutor) RollbackTo(ctx context.Context, h *Host, gen int, log LogFunc) (*ActivateResult, error) {
 	return &ActivateResult{}, nil
 }
 

@@ -20,10 +20,13 @@ type Executor interface {
 	Push(ctx context.Context, h *Host, closure string, progress ProgressFunc) (*PushResult, error)
 	// Activate makes closure the host's running system for o.Goal.
 	Activate(ctx context.Context, h *Host, closure string, o ActivateOptions) (*ActivateResult, error)
-	// Rollback switches the host back to its previous system generation.
-	Rollback(ctx context.Context, h *Host) (*ActivateResult, error)
-	// RollbackTo switches the host to its system generation gen.
-	RollbackTo(ctx context.Context, h *Host, gen int) (*ActivateResult, error)
+	// Rollback switches the host back to what it ran before this run
+	// (its previous generation without a record), telling log what it
+	// does beyond that.
+	Rollback(ctx context.Context, h *Host, log LogFunc) (*ActivateResult, error)
+	// RollbackTo switches the host to the system of its generation gen
+	// (fleet rollback --to), telling log what it does beyond that.
+	RollbackTo(ctx context.Context, h *Host, gen int, log LogFunc) (*ActivateResult, error)
 	// Run runs argv on the host.
 	Run(ctx context.Context, h *Host, argv []string) (*RunResult, error)
 	// Check makes one attempt of a health check; nil means healthy.
@@ -48,6 +51,13 @@ type ActivateOptions struct {
 	// system over a fresh SSH connection within Confirm, the host rolls
 	// itself back to the system it ran before. Zero disables it.
 	Confirm time.Duration
+	// InstallBootloader asks switch-to-configuration to (re)install the
+	// boot loader (NIXOS_INSTALL_BOOTLOADER=1).
+	InstallBootloader bool
+	// Log, which may be nil, hears what the activation says beyond its
+	// result: waiting for another deploy's lock, waiting for an
+	// interrupted switch to end, a warning.
+	Log LogFunc
 }
 
 // RebootOptions say how to reboot.
@@ -91,10 +101,20 @@ type PushResult struct {
 	Bytes   int64 // bytes sent
 }
 
-// ActivateResult says which system a host ran before and after.
+// ActivateResult says which system a host ran before and after, as the
+// host reports it after the switch.
 type ActivateResult struct {
 	Previous string // store path of the system before activation, "" if none
 	Current  string
+	// Generation is the system profile's generation afterwards, 0 if
+	// there is none; Boot the system the boot entry points at, where
+	// the host has one fleet can read.
+	Generation int
+	Boot       string
+	// Warning is set when the step succeeded with a caveat: "switched,
+	// with failed units" (switch-to-configuration exited 4 or 2 and the
+	// host runs the new system). A strategy's check decides what next.
+	Warning string
 }
 
 // RunResult is the outcome of a remote command.

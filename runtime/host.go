@@ -8,8 +8,9 @@ import (
 	"go.starlark.net/starlark"
 )
 
-// DefaultPort and DefaultUser apply when a host leaves target_port or
-// target_user unset, matching what `ssh` does without -p or -l.
+// DefaultPort and DefaultUser apply when neither fleet.star (target_port,
+// target_user) nor ssh_config (Port, User) says: root is colmena's
+// default (ssh's would be the local user).
 const (
 	DefaultPort = 22
 	DefaultUser = "root"
@@ -22,8 +23,8 @@ type Host struct {
 	Name          string
 	System        string
 	TargetHost    string // "" when the host has no deployment target
-	TargetUser    string
-	TargetPort    int
+	TargetUser    string // target_user; "" when not given (ssh_config decides)
+	TargetPort    int    // target_port; 0 when not given (ssh_config decides)
 	AllowLocal    bool
 	BuildOnTarget bool
 	Tags          []string
@@ -34,8 +35,56 @@ type Host struct {
 	AttrPath      string         // its attribute path, after '#'
 	Keys          []*Secret      // key files to upload
 
+	// Substitute lets the host fetch what its own substituters have of a
+	// closure before fleet pushes the rest: host(substitute = True), or
+	// every host with run --substitute-on-destination (the CLI sets it
+	// after loading, before any deploy reads the host, as SetEndpoint).
+	Substitute bool
+
 	// Pos is where host() was called, for error messages.
 	Pos string
+
+	// resolved is the target as ssh_config resolves it, if known
+	// (SetEndpoint).
+	resolved *endpoint
+}
+
+type endpoint struct {
+	user  string
+	port  int
+	route string
+}
+
+// SetEndpoint records where fleet really logs in to the host, as
+// ssh_config resolves its target: the user, the port, and the route as messages
+// show it ("alice@10.0.0.5:2222 via bastion"). The CLI calls it once
+// after loading, before any deploy reads the host.
+func (h *Host) SetEndpoint(user string, port int, route string) {
+	h.resolved = &endpoint{user, port, route}
+}
+
+// User is the user fleet logs in as: resolved by ssh_config if known,
+// else target_user, else DefaultUser.
+func (h *Host) User() string {
+	switch {
+	case h.resolved != nil:
+		return h.resolved.user
+	case h.TargetUser != "":
+		return h.TargetUser
+	}
+	return DefaultUser
+}
+
+// Port is the port fleet connects to: resolved by ssh_config if known,
+// else target_port, else DefaultPort.
+func (h *Host) Port() int {
+	switch {
+	case h.resolved != nil:
+		return h.resolved.port
+	case h.TargetPort != 0:
+		return h.TargetPort
+	}
+	return DefaultPort
 }
 
 var (
@@ -48,27 +97,40 @@ var (
 // but never deployed, like colmena nodes without deployment settings.
 func (h *Host) Deployable() bool { return h.TargetHost != "" }
 
+// Note says what fleet does differently from the host's source, such as
+// why a colmena node is not deployable; "" for most hosts.
+func (h *Host) Note() string {
+	if h.NixOS != nil && h.NixOS.Colmena != nil {
+		return h.NixOS.Colmena.Note
+	}
+	return ""
+}
+
 // NeedsSudo is fleet's privilege rule, in one place: a step that changes
 // the system (push, activate, keys, reboot, rollback) runs through sudo
 // when the user it logs in as is not root.
 func NeedsSudo(user string) bool { return user != "root" }
 
-// Sudo reports whether h's privileged steps go through sudo, as far as
-// fleet.star says (the plan's "(sudo)"); the executor applies NeedsSudo to
-// the user it really logs in as.
-func (h *Host) Sudo() bool { return NeedsSudo(h.TargetUser) }
+// Sudo reports whether h's privileged steps go through sudo (the plan's
+// "(sudo)"), for the resolved user if known; the executor applies
+// NeedsSudo to the user it really logs in as.
+func (h *Host) Sudo() bool { return NeedsSudo(h.User()) }
 
-// Target is the SSH destination as "user@host:port", or "-" when the
-// host is not deployable.
+// Target is the SSH destination as "user@host:port" (and " via JUMP"),
+// as ssh_config resolves it if known, or "-" when the host is not
+// deployable.
 func (h *Host) Target() string {
 	if !h.Deployable() {
 		return "-"
+	}
+	if h.resolved != nil {
+		return h.resolved.route
 	}
 	host := h.TargetHost
 	if strings.Contains(host, ":") { // IPv6 literal
 		host = "[" + host + "]"
 	}
-	return fmt.Sprintf("%s@%s:%d", h.TargetUser, host, h.TargetPort)
+	return fmt.Sprintf("%s@%s:%d", h.User(), host, h.Port())
 }
 
 // HasTag reports whether tag is one of the host's tags.
@@ -100,7 +162,7 @@ func (h *Host) Hash() (uint32, error) { return starlark.String(h.Name).Hash() }
 
 var hostAttrs = []string{
 	"allow_local", "attr", "build_on_target", "deployable", "keys", "name", "nixos",
-	"system", "tags", "target", "target_host", "target_port", "target_user", "vars",
+	"substitute", "system", "tags", "target", "target_host", "target_port", "target_user", "vars",
 }
 
 func init() { sort.Strings(hostAttrs) }
@@ -119,15 +181,17 @@ func (h *Host) Attr(name string) (starlark.Value, error) {
 	case "target_host":
 		return noneIfEmpty(h.TargetHost), nil
 	case "target_user":
-		return starlark.String(h.TargetUser), nil
+		return starlark.String(h.User()), nil
 	case "target_port":
-		return starlark.MakeInt(h.TargetPort), nil
+		return starlark.MakeInt(h.Port()), nil
 	case "target":
 		return starlark.String(h.Target()), nil
 	case "allow_local":
 		return starlark.Bool(h.AllowLocal), nil
 	case "build_on_target":
 		return starlark.Bool(h.BuildOnTarget), nil
+	case "substitute":
+		return starlark.Bool(h.Substitute), nil
 	case "deployable":
 		return starlark.Bool(h.Deployable()), nil
 	case "tags":

@@ -30,6 +30,18 @@ func (f ProgressFunc) Report(done, total int64, unit string) {
 	}
 }
 
+// LogFunc hears an executor's messages about a step of one host, such
+// as "waiting for the deploy started at … by … to end"; builtins make
+// one with Run.Log. A nil LogFunc ignores them.
+type LogFunc func(msg string)
+
+// Report calls f, if there is one.
+func (f LogFunc) Report(msg string) {
+	if f != nil {
+		f(msg)
+	}
+}
+
 // Fanout is an Observer that tells every one of obs, in order.
 func Fanout(obs ...Observer) Observer { return fanout(obs) }
 

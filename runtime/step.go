@@ -49,6 +49,10 @@ type Step struct {
 	Group    string   `json:"group,omitempty"` // e.g. "wave 1/2", from parallel(name=...)
 	Limit    int      `json:"limit,omitempty"` // parallelism of the enclosing parallel()
 
+	// Substitute: the push lets the host fetch from its substituters
+	// first (Host.Substitute).
+	Substitute bool `json:"substitute,omitempty"`
+
 	// Result is filled in when a real step ends.
 	Result *StepResult `json:"result,omitempty"`
 
@@ -73,6 +77,10 @@ type StepResult struct {
 	Previous string `json:"previous,omitempty"` // activate: system before
 	Current  string `json:"current,omitempty"`  // activate: system after
 	ExitCode int    `json:"exit_code,omitempty"`
+	// activate, rollback: the system profile's generation afterwards,
+	// and a caveat of a success ("switched, with failed units").
+	Generation int    `json:"generation,omitempty"`
+	Warning    string `json:"warning,omitempty"`
 	// reboot: whether the host restarted, and why (or why not, with
 	// if_needed).
 	Rebooted bool   `json:"rebooted,omitempty"`

@@ -41,9 +41,29 @@ type NixosSystem struct {
 	FlakeShown  string         // as written
 	Modules     *starlark.List // frozen; elements are *Path, *NixExpr or dicts
 	SpecialArgs *starlark.Dict // frozen
+	// Colmena, when set, makes this a node of a colmena hive, built as
+	// colmena builds it (internal/colmena); Modules and SpecialArgs are
+	// empty then.
+	Colmena *ColmenaNode
+}
+
+// ColmenaNode is node Node of the colmena hive of the system's flake, or
+// of the non-flake hive file File (absolute; Flake is "" then).
+type ColmenaNode struct {
+	Node, File string
+	// Note says what fleet does differently from colmena for this node
+	// (why it is not deployable, settings not carried over); fleet
+	// hosts shows it.
+	Note string
 }
 
 func (n *NixosSystem) String() string {
+	if c := n.Colmena; c != nil {
+		if c.File != "" {
+			return fmt.Sprintf("colmena_node(%q, hive=%q)", c.Node, c.File)
+		}
+		return fmt.Sprintf("colmena_node(%q, flake=%q)", c.Node, n.FlakeShown)
+	}
 	return fmt.Sprintf("nixos_system(flake=%q, modules=%d, special_args=[%s])",
 		n.FlakeShown, n.Modules.Len(), strings.Join(DictKeys(n.SpecialArgs), ", "))
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/fleet-deploy/fleet/internal/ui"
 	"github.com/fleet-deploy/fleet/runtime"
 	"github.com/urfave/cli/v2"
+	"go.starlark.net/starlark"
 	"golang.org/x/term"
 )
 
@@ -153,6 +154,16 @@ func setup(c *cli.Context) (*runtime.Program, error) {
 	return load(c, file)
 }
 
+// universe is fleet's builtins, colmena_hive reading hives with the
+// command's --override-input (as its build evaluates them).
+func universe(c *cli.Context) starlark.StringDict {
+	u := builtins.Universe()
+	if o, err := overrides(c); err == nil {
+		builtins.WithOverrides(u, o)
+	}
+	return u
+}
+
 // load applies the colour flag and loads file.
 func load(c *cli.Context, file string) (*runtime.Program, error) {
 	if err := setColor(c.String("color"), c.App.Writer); err != nil {
@@ -161,10 +172,12 @@ func load(c *cli.Context, file string) (*runtime.Program, error) {
 	if _, err := os.Stat(file); err != nil {
 		return nil, &runtime.UsageError{Msg: fmt.Sprintf("%s: no such file (fleet looks for ./fleet.star unless given a FILE)", file)}
 	}
-	prog, err := runtime.Load(c.Context, file, builtins.Universe())
+	prog, err := runtime.Load(c.Context, file, universe(c))
 	if err != nil {
 		return nil, err
 	}
+	resolveEndpoints(c, prog)
+	applySubstitute(c, prog)
 	yellow := color.New(color.FgYellow, color.Bold).SprintFunc()
 	for _, w := range prog.Warnings() {
 		fmt.Fprintf(c.App.ErrWriter, "%s %s\n", yellow("warning:"), w)
@@ -217,12 +230,9 @@ func report(ctx context.Context, err error, stderr io.Writer) int {
 		return exitUsage
 	}
 	switch {
-	case errors.As(err, &hf):
-		for _, he := range hf.Errs {
-			printLines(red("error:"), ui.HostError(he))
-		}
-		return exitHostFailed
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		// Before host failures: an aborted run exits 130 even when a
+		// host's step ended in the abort ("activation still running").
 		fmt.Fprintf(stderr, "%s interrupted\n", red("fleet:"))
 		var hf *runtime.HostFailures
 		if errors.As(err, &hf) {
@@ -231,6 +241,11 @@ func report(ctx context.Context, err error, stderr io.Writer) int {
 			}
 		}
 		return exitInterrupted
+	case errors.As(err, &hf):
+		for _, he := range hf.Errs {
+			printLines(red("error:"), ui.HostError(he))
+		}
+		return exitHostFailed
 	case errors.As(err, &se):
 		detail := se.Detail()
 		if errors.As(err, &he) {

@@ -84,7 +84,9 @@ func localChecks(c *cli.Context, hosts []*runtime.Host, overrides map[string]str
 		for _, h := range hosts {
 			switch {
 			case h.NixOS != nil:
-				flakes = append(flakes, h.NixOS.Flake)
+				if h.NixOS.Flake != "" { // "": a non-flake colmena hive
+					flakes = append(flakes, h.NixOS.Flake)
+				}
 			case h.Flake != "":
 				flakes = append(flakes, h.Flake)
 			}

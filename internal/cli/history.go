@@ -89,6 +89,12 @@ Examples:
 				} else if e.Current == "" {
 					sys = short(e.Closure)
 				}
+				if e.Generation != 0 {
+					sys += fmt.Sprintf(" (generation %d)", e.Generation)
+				}
+				if e.Warning != "" {
+					sys += "; " + e.Warning
+				}
 				res := e.Result
 				if e.Step != "" {
 					res += " (" + e.Step + ")"

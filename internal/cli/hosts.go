@@ -21,7 +21,7 @@ whether fleet can deploy it. --on filters the list.
 Examples:
   fleet hosts
   fleet hosts --on @server --json`,
-		Flags: []cli.Flag{onFlag, colorFlag, jsonFlag},
+		Flags: []cli.Flag{onFlag, colorFlag, jsonFlag, sshConfigFlag, overrideFlag},
 		Action: func(c *cli.Context) error {
 			prog, err := setup(c)
 			if err != nil {
@@ -40,10 +40,11 @@ Examples:
 					Target     *string  `json:"target"`
 					Tags       []string `json:"tags"`
 					Deployable bool     `json:"deployable"`
+					Note       string   `json:"note,omitempty"`
 				}
 				out := []hostJSON{}
 				for _, h := range hosts {
-					j := hostJSON{Name: h.Name, System: h.System, Tags: h.Tags, Deployable: h.Deployable()}
+					j := hostJSON{Name: h.Name, System: h.System, Tags: h.Tags, Deployable: h.Deployable(), Note: h.Note()}
 					if j.Tags == nil {
 						j.Tags = []string{}
 					}
@@ -67,6 +68,9 @@ Examples:
 				dep := "no"
 				if h.Deployable() {
 					dep = "yes"
+				}
+				if n := h.Note(); n != "" {
+					dep += " (" + n + ")"
 				}
 				row(tw, h.Name, h.System, h.Target(), tags, dep)
 			}

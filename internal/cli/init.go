@@ -6,8 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
-	"github.com/fleet-deploy/fleet/builtins"
 	"github.com/fleet-deploy/fleet/internal/colmena"
 	"github.com/fleet-deploy/fleet/internal/export"
 	"github.com/fleet-deploy/fleet/runtime"
@@ -18,17 +18,21 @@ func initCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "init",
 		Usage:     "write a starter fleet.star, or one for an existing colmena hive",
-		ArgsUsage: "[--from-colmena [FLAKE]]",
+		ArgsUsage: "[--from-colmena [FLAKE | HIVE.nix]]",
 		Description: `Without flags, writes a commented starter fleet.star (a host factory, two
 example hosts, a rolling deploy(ctx)) and, when there is none, a
 flake.nix next to it.
 
-With --from-colmena, reads the colmena hive of FLAKE (default: the
-current directory; its outputs.colmena) with nix eval and writes a
-fleet.star that deploys the same systems: every node a host() building
-the flake's nixosConfigurations.NAME, with the node's deployment settings
-(targetHost, targetUser, targetPort, allowLocalDeployment, buildOnTarget,
-tags). What cannot be carried over is left as TODO comments.
+With --from-colmena, reads the colmena hive of FLAKE (its colmenaHive
+or colmena output) or of a non-flake HIVE.nix (default: the current
+directory's flake.nix, else its hive.nix) as colmena evaluates it, and
+writes the fleet.star that deploys it as it is: three lines,
+colmena_hive(flake = "."), which reads the hive whenever fleet loads the
+file. With --expand, the file has a host() of its own for every node
+instead, its deployment settings written out and its system built by a
+mk_system factory (colmena_node): the same inventory, to read and edit.
+What fleet does differently from colmena for a node is printed, and
+written as comments with --expand. See docs/from-colmena.md.
 
 An existing fleet.star is never overwritten without --force. The written
 file is checked as fleet check would.
@@ -36,9 +40,12 @@ file is checked as fleet check would.
 Examples:
   fleet init && fleet plan
   fleet init --from-colmena && fleet hosts
-  fleet init --from-colmena ../infra -o infra.star`,
+  fleet init --from-colmena ../infra -o infra.star
+  fleet init --from-colmena --expand --override-input nixpkgs=../nixpkgs`,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "from-colmena", Usage: "convert the colmena hive of FLAKE (default .)"},
+			&cli.BoolFlag{Name: "from-colmena", Usage: "deploy the colmena hive of FLAKE or HIVE.nix (default .)"},
+			&cli.BoolFlag{Name: "expand", Usage: "with --from-colmena: a host() per node, not colmena_hive()"},
+			overrideFlag,
 			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing fleet.star"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE`", Value: "fleet.star"},
 			colorFlag,
@@ -69,18 +76,21 @@ Examples:
 			var text string
 			var notes, wrote []string
 			if fromColmena {
-				flake := "."
-				if len(args) == 1 {
-					flake = args[0]
+				src := colmenaSource(args)
+				if src.Overrides, err = overrides(c); err != nil {
+					return err
 				}
-				hive, err := colmena.Read(c.Context, flake)
+				hive, err := colmena.Read(c.Context, src)
 				if err != nil {
 					return err
 				}
 				if len(hive.Nodes) == 0 {
-					return fmt.Errorf("the colmena hive of %s has no nodes", flake)
+					return fmt.Errorf("the colmena hive has no nodes")
 				}
 				text, notes = hive.Generate(dir), hive.Notes()
+				if c.Bool("expand") {
+					text = hive.Expand(dir)
+				}
 			} else {
 				text = starter
 				if _, err := os.Stat(filepath.Join(dir, "flake.nix")); errors.Is(err, fs.ErrNotExist) {
@@ -100,7 +110,7 @@ Examples:
 			for _, n := range notes {
 				fmt.Fprintf(c.App.ErrWriter, "fleet init: note: %s\n", n)
 			}
-			prog, err := runtime.Load(c.Context, out, builtins.Universe())
+			prog, err := runtime.Load(c.Context, out, universe(c))
 			if err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "fleet init: %s does not pass fleet check yet; fix it, then run fleet check:\n", out)
 				return err
@@ -113,6 +123,23 @@ Examples:
 			return nil
 		},
 	}
+}
+
+// colmenaSource is the hive init --from-colmena reads: args[0], a flake
+// or a .nix file, or as colmena looks for it, ./flake.nix then ./hive.nix.
+func colmenaSource(args []string) colmena.Source {
+	if len(args) == 1 {
+		if strings.HasSuffix(args[0], ".nix") {
+			return colmena.Source{File: args[0]}
+		}
+		return colmena.Source{Flake: args[0]}
+	}
+	if _, err := os.Stat("flake.nix"); err != nil {
+		if _, err := os.Stat("hive.nix"); err == nil {
+			return colmena.Source{File: "hive.nix"}
+		}
+	}
+	return colmena.Source{Flake: "."}
 }
 
 // starterFlake is written next to a starter fleet.star when there is no

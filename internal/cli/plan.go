@@ -34,7 +34,7 @@ Examples:
   fleet plan --json | jq '.steps[] | select(.action == "activate")'
   fleet plan --events | jq -c 'select(.event == "step_start") | .step'
   fleet plan --diff --on @server`,
-		Flags: commonFlags(jsonFlag, eventsFlag, stateDirFlag, closuresFlag, diffFlag, rebootFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag),
+		Flags: commonFlags(jsonFlag, eventsFlag, stateDirFlag, closuresFlag, diffFlag, rebootFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, substFlag),
 		Action: func(c *cli.Context) error {
 			prog, err := setup(c)
 			if err != nil {

@@ -23,7 +23,9 @@ func preflight(ctx context.Context, hosts []*runtime.Host, overrides map[string]
 		switch {
 		case !locks:
 		case h.NixOS != nil:
-			o.Flakes = append(o.Flakes, h.NixOS.Flake)
+			if h.NixOS.Flake != "" { // "": a non-flake colmena hive
+				o.Flakes = append(o.Flakes, h.NixOS.Flake)
+			}
 		case h.Flake != "":
 			o.Flakes = append(o.Flakes, h.Flake)
 		}

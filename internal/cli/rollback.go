@@ -33,7 +33,7 @@ Examples:
   fleet rollback --on web1
   fleet rollback --on web1 --to 41
   fleet rollback --on @server --json`,
-		Flags: []cli.Flag{onFlag, parallelFlag, colorFlag, verboseFlag, jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, logDirFlag, stateDirFlag, toFlag},
+		Flags: []cli.Flag{onFlag, parallelFlag, colorFlag, verboseFlag, jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, logDirFlag, stateDirFlag, noWaitFlag, toFlag},
 		Action: func(c *cli.Context) error {
 			if c.String("on") == "" {
 				return &runtime.UsageError{Msg: "fleet rollback: say which hosts with --on (--on '*' for every host)"}

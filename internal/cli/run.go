@@ -18,12 +18,26 @@ import (
 var (
 	sshConfigFlag = &cli.StringSliceFlag{Name: "ssh-config", Usage: "ssh_config `FILE` to use instead of ~/.ssh/config and /etc/ssh/ssh_config (repeatable)"}
 	acceptNewFlag = &cli.BoolFlag{Name: "accept-new-host-keys", Usage: "trust and record the key of a host seen for the first time (StrictHostKeyChecking accept-new); a changed key is always refused"}
-	overrideFlag  = &cli.StringSliceFlag{Name: "override-input", Usage: "`NAME=FLAKE`: use FLAKE as input NAME of the flakes nixos_system() evaluates, like nix --override-input (repeatable)"}
+	overrideFlag  = &cli.StringSliceFlag{Name: "override-input", Usage: "`NAME=FLAKE`: use FLAKE as input NAME of the flakes nixos_system() and colmena hives evaluate, like nix --override-input (repeatable)"}
 	buildersFlag  = &cli.StringFlag{Name: "builders", Usage: "Nix remote builders, passed to Nix as --builders"}
 	evalLimitFlag = &cli.IntFlag{Name: "eval-limit", Usage: "at most `N` hosts per Nix evaluator process (several run at once, one per core); 0: as many as this machine's memory holds at ~1 GB each"}
 	rebootFlag    = &cli.StringFlag{Name: "reboot", Usage: "after activating, the default strategy reboots: never, if-needed (the kernel, initrd or modules changed) or always", Value: "never", Action: checkFlag(runtime.CheckReboot)}
 	logDirFlag    = &cli.StringFlag{Name: "log-dir", Usage: "keep one log file per host in `DIR` (HOST.log) with every event and log line of that host"}
+	noWaitFlag    = &cli.BoolFlag{Name: "no-wait", Usage: "fail at once if another deploy holds the state directory or a host's lock, instead of waiting for it"}
+	substFlag     = &cli.BoolFlag{Name: "substitute-on-destination", Usage: "every host first fetches what its own substituters (its nix.conf) have of its closure; fleet pushes only the rest (host(substitute = True) does it for one host)"}
 )
+
+// applySubstitute marks every host of prog to substitute when the
+// command has --substitute-on-destination: run and plan alike, so that
+// the plan's pushes say "(substitute)" where the run's will.
+func applySubstitute(c *cli.Context, prog *runtime.Program) {
+	if c.Command == nil || !hasFlag(c, substFlag.Name) || !c.Bool(substFlag.Name) {
+		return
+	}
+	for _, h := range prog.Hosts() {
+		h.Substitute = true
+	}
+}
 
 func runCommand() *cli.Command {
 	return &cli.Command{
@@ -45,9 +59,15 @@ Examples:
   fleet run --ssh-config lab.ssh_config --override-input nixpkgs=./mini-nixpkgs
   fleet run --json | jq 'select(.event == "step_end" and .result == "failed")'
   fleet run --log-dir logs/ -v
+  fleet run --substitute-on-destination   # hosts fetch from their caches first
   fleet run --closures closures.json   # what fleet build --out wrote: no evaluation
   fleet run --skip-unreachable         # deploy the hosts that answer, list the others
   fleet run --goal boot --reboot=if-needed   # reboot where the kernel changed
+
+One deploy at a time: a run holds its state directory (--state-dir) and,
+while it activates, each host (/run/fleet/lock there). A second run waits
+for them, saying "waiting for the deploy started at … by …", or with
+--no-wait fails at once.
 
 Before building, run dials every selected host once (-p at a time). A
 host that does not answer stops the run there, naming it, with exit 1:
@@ -55,7 +75,7 @@ nothing is built and no host changes. With --skip-unreachable such hosts
 are left out instead (a line each, "unreachable, skipped" in the
 summary) and the others are deployed; the exit status is then that of
 their deploy.`,
-		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag, skipUnreachableFlag, rebootFlag),
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag, noWaitFlag, substFlag, skipUnreachableFlag, rebootFlag),
 		Action: func(c *cli.Context) error { return deploy(c, "") },
 	}
 }
@@ -104,8 +124,20 @@ func deploy(c *cli.Context, strategy string) error {
 	if c.Bool("verbose") || c.String("log-dir") != "" {
 		opts.Log = func(line string) { obs.NixLog(line) }
 	}
+	opts.NoWait = c.Bool("no-wait")
 	ex := executor.New(opts)
 	defer ex.Close()
+	unlock, err := journal.Lock(c.Context, stateDir(c), ex.Holder(), opts.NoWait, func(holder string) {
+		fmt.Fprintf(c.App.ErrWriter, "fleet: waiting for the deploy %s to end (it holds the state directory %s)\n", holder, stateDir(c))
+	})
+	if err != nil {
+		var le *journal.LockedError
+		if errors.As(err, &le) {
+			return cli.Exit(le.Error(), exitHostFailed)
+		}
+		return err
+	}
+	defer unlock()
 	// This machine's checks came first (exit 2, no host touched); then
 	// every host is dialled once before anything is built.
 	if strategy == "" {
@@ -173,23 +205,32 @@ func executorOptions(c *cli.Context) (executor.Options, error) {
 	if c.Bool("accept-new-host-keys") {
 		o.SSH.StrictHostKeyChecking = "accept-new"
 	}
+	if o.Overrides, err = overrides(c); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// overrides are the --override-input flags, NAME to flake; local
+// directories made absolute.
+func overrides(c *cli.Context) (map[string]string, error) {
+	var m map[string]string
 	for _, kv := range c.StringSlice("override-input") {
 		name, ref, ok := strings.Cut(kv, "=")
 		if !ok || name == "" || ref == "" {
-			return o, &runtime.UsageError{Msg: fmt.Sprintf("--override-input %q: want NAME=FLAKE", kv)}
+			return nil, &runtime.UsageError{Msg: fmt.Sprintf("--override-input %q: want NAME=FLAKE", kv)}
 		}
 		if !strings.Contains(ref, ":") { // a local directory, as Nix reads it
-
 			abs, err := filepath.Abs(ref)
 			if err != nil {
-				return o, err
+				return nil, err
 			}
 			ref = abs
 		}
-		if o.Overrides == nil {
-			o.Overrides = map[string]string{}
+		if m == nil {
+			m = map[string]string{}
 		}
-		o.Overrides[name] = ref
+		m[name] = ref
 	}
-	return o, nil
+	return m, nil
 }

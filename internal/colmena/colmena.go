@@ -1,6 +1,12 @@
-// Package colmena reads an existing colmena hive (a flake's `colmena`
-// output) and writes the fleet.star that deploys the same systems: `fleet
-// init --from-colmena`.
+// Package colmena reads a colmena hive as colmena does and builds its
+// nodes the same way: a flake's `colmena` output (a hive), its
+// `colmenaHive` output (a hive colmena.lib.makeHive evaluated), or a
+// non-flake hive.nix. eval.nix is fleet's equivalent of colmena's own
+// evaluator (its deployment options module, defaults and specialArgs);
+// Read evaluates every node's config.deployment whole through the NixOS
+// module system, and HiveExpr is the expression nixgen builds the nodes'
+// systems from. generate.go writes the fleet.star of `fleet init
+// --from-colmena`.
 package colmena
 
 import (
@@ -10,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,144 +27,130 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// hiveNix reads the hive; see its header.
+// evalNix evaluates a hive; see its header.
 //
-//go:embed hive.nix
-var hiveNix string
+//go:embed eval.nix
+var evalNix string
 
-// Hive is what fleet knows of a colmena hive.
-type Hive struct {
-	// Flake is the flake reference as given ("." for the working
-	// directory); Dir its absolute directory when it is local.
-	Flake, Dir string
-	// Nodes in name order.
-	Nodes []*Node
-	// Configs are the flake's nixosConfigurations names.
-	Configs []string
+// Source says where a hive is: a flake (Flake, as given, "." for the
+// working directory) or a non-flake hive file (File).
+type Source struct {
+	Flake string
+	File  string
+	// Overrides replace flake inputs by name (--override-input
+	// NAME=FLAKE); such inputs are never fetched.
+	Overrides map[string]string
 }
 
-// Node is one node of the hive and its deployment.* settings, with
-// colmena's defaults where the hive leaves one unset.
+// Hive is a colmena hive as colmena evaluates it.
+type Hive struct {
+	Source
+	// Dir is the absolute directory of a local flake, or of File.
+	Dir string
+	// Nodes in name order.
+	Nodes []*Node
+}
+
+// Node is one node and its config.deployment, as colmena's options
+// module has it (its defaults included).
 type Node struct {
-	Name string
-	// HasConfig: the flake has nixosConfigurations.<Name>.
-	HasConfig bool
-	// System of nixosConfigurations.<Name> (or of the node's nixpkgs);
-	// "" when unknown.
-	System string
+	Name   string
+	System string // "" when unknown
 
-	TargetHost *string // nil: targetHost = null (local deployment only)
-	// TargetHostDefault: the hive does not set targetHost, so colmena
-	// uses the node's name.
-	TargetHostDefault bool
-	TargetUser        string // "root" by default
-	TargetPort        int    // 0: unset (ssh's default)
-	AllowLocal        bool
-	BuildOnTarget     bool
-	Tags              []string
-	Keys              []Key
+	TargetHost                 *string // nil: null, no remote deployment
+	TargetPort                 *int    // nil: null, ssh_config or 22
+	TargetUser                 *string // nil: null, ssh_config or the local user
+	AllowLocalDeployment       bool
+	BuildOnTarget              bool
+	Tags                       []string
+	Keys                       []Key
+	ReplaceUnknownProfiles     bool
+	PrivilegeEscalationCommand []string
+	SSHOptions                 []string
 
-	// Unreadable are the settings that could not be evaluated without
-	// colmena (they depend on config, or failed); defaults are used.
-	Unreadable []string
-	// Err is set when the node could not be read at all.
+	// Err is set when the node could not be evaluated.
 	Err string
 }
 
-// Key is a deployment.keys entry, without its content.
+// Key is a deployment.keys entry; exactly one of Text, KeyFile and
+// KeyCommand is set.
 type Key struct {
-	Name        string `json:"name"`
-	DestDir     string `json:"destDir"`
-	User        string `json:"user"`
-	Group       string `json:"group"`
-	Permissions string `json:"permissions"`
-	UploadAt    string `json:"uploadAt"`
-	Source      struct {
-		KeyCommand []string `json:"keyCommand"`
-		KeyFile    string   `json:"keyFile"`
-		Text       bool     `json:"text"`
-	} `json:"source"`
+	Attr        string   `json:"attr"` // the name under deployment.keys
+	Name        string   `json:"name"` // the file name
+	DestDir     string   `json:"destDir"`
+	User        string   `json:"user"`
+	Group       string   `json:"group"`
+	Permissions string   `json:"permissions"`
+	UploadAt    string   `json:"uploadAt"`
+	Text        *string  `json:"text"`
+	KeyFile     *string  `json:"keyFile"`
+	KeyCommand  []string `json:"keyCommand"`
 }
 
-// setting is one deployment.* value as hive.nix reports it.
-type setting[T any] struct {
-	Set   bool `json:"set"`
-	Value T    `json:"value"`
-	Error bool `json:"error"`
-}
+// Dest is where the key is written on the node.
+func (k Key) Dest() string { return strings.TrimRight(k.DestDir, "/") + "/" + k.Name }
 
 type rawNode struct {
-	Name      string `json:"name"`
-	HasConfig bool   `json:"hasConfig"`
-	System    struct {
-		Value *string `json:"value"`
-	} `json:"system"`
-	TargetHost           setting[*string]  `json:"targetHost"`
-	TargetUser           setting[*string]  `json:"targetUser"`
-	TargetPort           setting[*int]     `json:"targetPort"`
-	AllowLocalDeployment setting[bool]     `json:"allowLocalDeployment"`
-	BuildOnTarget        setting[bool]     `json:"buildOnTarget"`
-	Tags                 setting[[]string] `json:"tags"`
-	Keys                 struct {
-		Value []Key `json:"value"`
-		Error bool  `json:"error"`
-	} `json:"keys"`
+	Name       string  `json:"name"`
+	System     *string `json:"system"`
+	Deployment struct {
+		TargetHost                 *string  `json:"targetHost"`
+		TargetPort                 *int     `json:"targetPort"`
+		TargetUser                 *string  `json:"targetUser"`
+		AllowLocalDeployment       bool     `json:"allowLocalDeployment"`
+		BuildOnTarget              bool     `json:"buildOnTarget"`
+		Tags                       []string `json:"tags"`
+		Keys                       []Key    `json:"keys"`
+		ReplaceUnknownProfiles     bool     `json:"replaceUnknownProfiles"`
+		PrivilegeEscalationCommand []string `json:"privilegeEscalationCommand"`
+		SSHOptions                 []string `json:"sshOptions"`
+	} `json:"deployment"`
 }
 
 type rawHive struct {
-	Nodes   []rawNode `json:"nodes"`
 	Names   []string  `json:"names"`
-	Configs []string  `json:"configs"`
+	Nodes   []rawNode `json:"nodes"`
+	OutPath *string   `json:"source"`
 }
 
-// Read evaluates the hive of flake (a local directory, or a flake
-// reference with a scheme) with `nix eval`: one evaluation for every
-// node; when that fails, node by node, so that one node colmena-only
-// code cannot be read does not hide the others.
-func Read(ctx context.Context, flake string) (*Hive, error) {
-	h := &Hive{Flake: flake}
-	ref := flake
-	if isLocal(flake) {
-		abs, err := filepath.Abs(flake)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := os.Stat(filepath.Join(abs, "flake.nix")); err != nil {
-			return nil, fmt.Errorf("%s: no flake.nix there", flake)
-		}
-		// As nix build names it: in a git work tree, only tracked files
-		// reach the store (internal/flakeref).
-		if ref, err = flakeref.URL(abs); err != nil {
-			return nil, err
-		}
-		h.Dir = abs
-	}
-	raw, err := eval(ctx, ref, nil, 3)
+// IsLocal reports whether flake names a local directory rather than a
+// flake reference with a scheme.
+func IsLocal(flake string) bool {
+	return !strings.Contains(flake, ":") || strings.HasPrefix(flake, ".") || strings.HasPrefix(flake, "/")
+}
+
+// Read evaluates the hive of src with `nix eval`: every node at once;
+// when that fails, node by node, so that one node that does not
+// evaluate does not hide the others (its Err says why).
+func Read(ctx context.Context, src Source) (*Hive, error) {
+	h := &Hive{Source: src}
+	expr, err := h.locate()
 	if err != nil {
-		// Which nodes? Then each alone, following imports or not.
-		raw, err = eval(ctx, ref, []string{}, 0)
-		if err != nil {
+		return nil, err
+	}
+	raw, err := eval(ctx, expr, nil)
+	if err != nil {
+		names, nerr := eval(ctx, expr, []string{})
+		if nerr != nil {
 			return nil, err
 		}
-		h.Nodes = make([]*Node, len(raw.Names))
+		raw = &rawHive{Names: names.Names, OutPath: names.OutPath, Nodes: make([]rawNode, len(names.Names))}
+		errs := make([]string, len(names.Names))
 		var g errgroup.Group
-		g.SetLimit(8)
-		for i, name := range raw.Names {
+		g.SetLimit(2)
+		for i, name := range names.Names {
 			g.Go(func() error {
-				one, err := eval(ctx, ref, []string{name}, 3)
+				one, err := eval(ctx, expr, []string{name})
 				if err != nil {
-					one, err = eval(ctx, ref, []string{name}, 0)
-				}
-				if err != nil {
-					msg := err.Error()
+					errs[i] = err.Error()
 					var ee *evalError
 					if errors.As(err, &ee) {
-						msg = ee.msg
+						errs[i] = ee.msg
 					}
-					h.Nodes[i] = &Node{Name: name, HasConfig: contains(raw.Configs, name), Err: msg}
+					raw.Nodes[i] = rawNode{Name: name}
 					return nil
 				}
-				h.Nodes[i] = convert(one.Nodes[0])
+				raw.Nodes[i] = one.Nodes[0]
 				return nil
 			})
 		}
@@ -165,95 +158,189 @@ func Read(ctx context.Context, flake string) (*Hive, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		h.Configs = raw.Configs
+		for i := range raw.Nodes {
+			h.Nodes = append(h.Nodes, h.convert(raw.Nodes[i], raw.OutPath, errs[i]))
+		}
 		return h, nil
 	}
 	for _, n := range raw.Nodes {
-		h.Nodes = append(h.Nodes, convert(n))
+		h.Nodes = append(h.Nodes, h.convert(n, raw.OutPath, ""))
 	}
-	h.Configs = raw.Configs
 	return h, nil
 }
 
-func isLocal(flake string) bool {
-	return !strings.Contains(flake, ":") || strings.HasPrefix(flake, ".") || strings.HasPrefix(flake, "/")
+// locate resolves the source and returns the Nix expression of the hive.
+func (h *Hive) locate() (string, error) {
+	if h.File != "" {
+		abs, err := filepath.Abs(h.File)
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return "", fmt.Errorf("colmena hive %s: %w", h.File, err)
+		}
+		h.Dir = filepath.Dir(abs)
+		return FileExpr(abs)
+	}
+	ref := h.Flake
+	if IsLocal(ref) {
+		abs, err := filepath.Abs(ref)
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(filepath.Join(abs, "flake.nix")); err != nil {
+			return "", fmt.Errorf("%s: no flake.nix there", h.Flake)
+		}
+		// As nix build names it: in a git work tree, only tracked files
+		// reach the store (internal/flakeref).
+		if ref, err = flakeref.URL(abs); err != nil {
+			return "", err
+		}
+		h.Dir = abs
+	}
+	flake, err := Flake(ref, h.Overrides)
+	if err != nil {
+		return "", err
+	}
+	return FlakeExpr(flake), nil
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+// Flake is the Nix expression of the flake url (a flake URL, as
+// flakeref.URL names it), with the inputs overrides names replaced.
+// Without overrides it is builtins.getFlake url. With them, getFlake is
+// not called on url (it would lock, so fetch, every input flake.lock
+// lacks): the flake's outputs function is called with the overrides and,
+// for the other inputs, getFlake's (only fetched when used).
+func Flake(url string, overrides map[string]string) (string, error) {
+	lit, err := nixenc.String(url)
+	if err != nil {
+		return "", err
 	}
-	return false
+	if len(overrides) == 0 {
+		return "builtins.getFlake " + lit, nil
+	}
+	o, err := flakeref.Overrides(overrides)
+	if err != nil {
+		return "", err
+	}
+	src, sub, err := source(url)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(`let
+    src = %[3]s;
+    dir = src.outPath + %[4]s;
+    o = %[2]s;
+    declared = (import (dir + "/flake.nix")).inputs or { };
+    inputs = builtins.mapAttrs (n: _: o.${n} or (builtins.getFlake %[1]s).inputs.${n}) declared // o;
+    outputs = (import (dir + "/flake.nix")).outputs (inputs // { inherit self; });
+    self = src // outputs // { _type = "flake"; outPath = dir; inherit inputs outputs; sourceInfo = src; };
+  in self`, lit, o, src, sub), nil
 }
 
-func convert(r rawNode) *Node {
-	n := &Node{Name: r.Name, HasConfig: r.HasConfig, TargetUser: "root"}
-	if r.System.Value != nil {
-		n.System = *r.System.Value
-	}
-	bad := func(name string, err bool) bool {
-		if err {
-			n.Unreadable = append(n.Unreadable, name)
+// source is the expression of the source tree of flake url, as Nix
+// fetches it without locking its inputs, and the flake's directory in it
+// (a Nix string literal: "" or "/DIR").
+func source(u string) (string, string, error) {
+	sub := ""
+	var tree string
+	if p, ok := strings.CutPrefix(u, "path:"); ok {
+		p, _, _ = strings.Cut(p, "?")
+		lit, err := nixenc.String(p)
+		if err != nil {
+			return "", "", err
 		}
-		return err
+		tree = "builtins.fetchTree { type = \"path\"; path = " + lit + "; }"
+	} else if p, ok := strings.CutPrefix(u, "git+file://"); ok {
+		p, query, _ := strings.Cut(p, "?")
+		for _, kv := range strings.Split(query, "&") {
+			if d, ok := strings.CutPrefix(kv, "dir="); ok {
+				d, err := url.QueryUnescape(d)
+				if err != nil {
+					return "", "", err
+				}
+				sub = "/" + d
+			}
+		}
+		lit, err := nixenc.String("file://" + p)
+		if err != nil {
+			return "", "", err
+		}
+		tree = "builtins.fetchTree { type = \"git\"; url = " + lit + "; }"
+	} else {
+		lit, err := nixenc.String(u)
+		if err != nil {
+			return "", "", err
+		}
+		tree = "(builtins.getFlake " + lit + ").sourceInfo"
 	}
-	name := r.Name
-	n.TargetHost, n.TargetHostDefault = &name, true
-	if !bad("targetHost", r.TargetHost.Error) && r.TargetHost.Set {
-		n.TargetHost, n.TargetHostDefault = r.TargetHost.Value, false
+	subLit, err := nixenc.String(sub)
+	if err != nil {
+		return "", "", err
 	}
-	if !bad("targetUser", r.TargetUser.Error) && r.TargetUser.Value != nil {
-		n.TargetUser = *r.TargetUser.Value
+	return tree, subLit, nil
+}
+
+// FlakeExpr is the evaluated hive of the flake that flake (a Nix
+// expression) evaluates to.
+func FlakeExpr(flake string) string {
+	return fmt.Sprintf("(%s\n) { flake = %s; }", evalNix, flake)
+}
+
+// FileExpr is the evaluated hive of the non-flake hive file abs.
+func FileExpr(abs string) (string, error) {
+	lit, err := nixenc.String(abs)
+	if err != nil {
+		return "", err
 	}
-	if !bad("targetPort", r.TargetPort.Error) && r.TargetPort.Value != nil {
-		n.TargetPort = *r.TargetPort.Value
+	return fmt.Sprintf("(%s\n) { hive = /. + %s; }", evalNix, lit), nil
+}
+
+// NodeAttr is node name as an attribute of a hive's nodes: hive.nodes.NAME
+// is the node's NixOS (its config, its system config.system.build.toplevel).
+func NodeAttr(name string) (string, error) { return nixenc.AttrName(name) }
+
+func (h *Hive) convert(r rawNode, outPath *string, errMsg string) *Node {
+	d := r.Deployment
+	n := &Node{
+		Name: r.Name, Err: errMsg,
+		TargetHost: d.TargetHost, TargetPort: d.TargetPort, TargetUser: d.TargetUser,
+		AllowLocalDeployment: d.AllowLocalDeployment, BuildOnTarget: d.BuildOnTarget,
+		Tags: d.Tags, Keys: d.Keys, ReplaceUnknownProfiles: d.ReplaceUnknownProfiles,
+		PrivilegeEscalationCommand: d.PrivilegeEscalationCommand, SSHOptions: d.SSHOptions,
 	}
-	if !bad("allowLocalDeployment", r.AllowLocalDeployment.Error) {
-		n.AllowLocal = r.AllowLocalDeployment.Value
+	if r.System != nil {
+		n.System = *r.System
 	}
-	if !bad("buildOnTarget", r.BuildOnTarget.Error) {
-		n.BuildOnTarget = r.BuildOnTarget.Value
-	}
-	if !bad("tags", r.Tags.Error) {
-		n.Tags = r.Tags.Value
-	}
-	if !bad("keys", r.Keys.Error) {
-		n.Keys = r.Keys.Value
+	// A keyFile in the flake's store copy is read from the flake's
+	// directory, as the user edits it.
+	for i, k := range n.Keys {
+		if k.KeyFile != nil && outPath != nil && h.Dir != "" && h.File == "" {
+			if rel, ok := strings.CutPrefix(*k.KeyFile, *outPath+"/"); ok {
+				p := filepath.Join(h.Dir, rel)
+				n.Keys[i].KeyFile = &p
+			}
+		}
 	}
 	return n
 }
 
-// Expr is the Nix expression that reads the hive of the flake reference
-// ref: only nil reads every node, depth is how deep imports are followed.
-func Expr(ref string, only []string, depth int) (string, error) {
-	lit, err := nixenc.String(ref)
-	if err != nil {
-		return "", err
-	}
-	o := "null"
+func eval(ctx context.Context, hive string, only []string) (*rawHive, error) {
+	sel := "null"
 	if only != nil {
 		var b strings.Builder
 		b.WriteString("[")
 		for _, n := range only {
 			s, err := nixenc.String(n)
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			b.WriteString(" " + s)
 		}
 		b.WriteString(" ]")
-		o = b.String()
+		sel = b.String()
 	}
-	return fmt.Sprintf("(%s\n) { flake = %s; only = %s; depth = %d; }", hiveNix, lit, o, depth), nil
-}
-
-func eval(ctx context.Context, ref string, only []string, depth int) (*rawHive, error) {
-	expr, err := Expr(ref, only, depth)
-	if err != nil {
-		return nil, err
-	}
+	expr := fmt.Sprintf("let hive = %s; in { inherit (hive) names; nodes = hive.fleet.read %s; source = hive.fleet.source; }", hive, sel)
 	cmd := exec.CommandContext(ctx, "nix", "--option", "extra-experimental-features", "nix-command flakes",
 		"eval", "--json", "--impure", "--expr", expr)
 	var stdout, stderr bytes.Buffer
@@ -269,31 +356,28 @@ func eval(ctx context.Context, ref string, only []string, depth int) (*rawHive, 
 		if msg == "" {
 			msg = strings.TrimSpace(stderr.String())
 		}
-		if strings.Contains(msg, "requires lock file changes") {
-			dir := flakeref.Dir(ref)
-			if dir == "" {
-				dir = ref
-			}
-			msg = fmt.Sprintf("its flake.lock is missing or out of date: run `nix flake lock` in %s first (fleet reads and builds the flake with builtins.getFlake, which does not update flake.lock)", dir)
+		if strings.Contains(msg, "unable to download") {
+			msg += " (an input of the hive's flake cannot be fetched: replace it with --override-input NAME=FLAKE)"
 		}
-		return nil, &evalError{ref: ref, msg: msg}
+		if strings.Contains(msg, "requires lock file changes") {
+			msg = "its flake.lock is missing or out of date: run `nix flake lock` first (fleet reads and builds the flake with builtins.getFlake, which does not update flake.lock), or replace inputs with --override-input"
+		}
+		return nil, &evalError{msg: msg}
 	}
 	var raw rawHive
 	if err := json.Unmarshal(stdout.Bytes(), &raw); err != nil {
-		return nil, fmt.Errorf("reading the colmena hive of %s: %w", ref, err)
+		return nil, fmt.Errorf("reading the colmena hive: %w", err)
 	}
 	if only != nil && len(raw.Nodes) != len(only) {
-		return nil, fmt.Errorf("reading the colmena hive of %s: %d nodes for %d names", ref, len(raw.Nodes), len(only))
+		return nil, fmt.Errorf("reading the colmena hive: %d nodes for %d names", len(raw.Nodes), len(only))
 	}
 	return &raw, nil
 }
 
 // evalError is a failed evaluation of the hive.
-type evalError struct{ ref, msg string }
+type evalError struct{ msg string }
 
-func (e *evalError) Error() string {
-	return fmt.Sprintf("reading the colmena hive of %s: %s", e.ref, e.msg)
-}
+func (e *evalError) Error() string { return "reading the colmena hive: " + e.msg }
 
 // lastError is the message of the last "error:" of a Nix log, with the
 // lines that continue it.
@@ -301,7 +385,7 @@ func lastError(log string) string {
 	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		l := strings.TrimSpace(lines[i])
-		if strings.HasPrefix(l, "error: ") || strings.HasPrefix(l, "error:") {
+		if strings.HasPrefix(l, "error:") {
 			msg := strings.TrimSpace(strings.TrimPrefix(l, "error:"))
 			if msg == "" && i+1 < len(lines) { // Nix 2.8 puts the message on the next lines
 				var rest []string

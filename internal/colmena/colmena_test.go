@@ -23,32 +23,44 @@ var root = func() string {
 	return r
 }()
 
-func requireNix(t *testing.T) {
-	t.Helper()
-	labtest.RequireNix(t)
+// fixtures are the hives of testdata/colmena-*, one per style; each
+// directory's expected.json is its inventory as colmena's documented
+// semantics give it, written by hand.
+var fixtures = []struct {
+	name string
+	file bool // a non-flake hive.nix
+}{
+	{"colmena-plain", false},       // attribute sets, user@host, targetUser null, nodeNixpkgs
+	{"colmena-factory", false},     // genAttrs factory, specialArgs, nodeSpecialArgs, nodes
+	{"colmena-defaults", false},    // defaults with mkDefault of config, mkIf of config
+	{"colmena-modulespath", false}, // modulesPath imports, keys of all three sources, targetHost null
+	{"colmena-flakeparts", false},  // outputs built by part modules
+	{"colmena-makehive", false},    // only colmenaHive (a stand-in for colmena.lib.makeHive)
+	{"colmena-hivenix", true},      // non-flake hive.nix, meta.nixpkgs a path
 }
 
-// hive writes testdata/colmena-hive to a temp dir as a flake whose
-// nixpkgs is testdata/mini-nixpkgs; edit changes its flake.nix.
-func hive(t *testing.T, edit func(string) string) string {
+// render copies testdata/NAME to a temp dir and writes its templates:
+// @NIXPKGS@ is a path: reference to testdata/mini-nixpkgs, @MINI@ its
+// path. A flake is locked, as a hive is.
+func render(t *testing.T, name string) string {
 	t.Helper()
-	src := filepath.Join(root, "testdata/colmena-hive")
 	dir := t.TempDir()
-	labtest.CopyDir(t, src, dir)
-	tmpl, err := os.ReadFile(filepath.Join(dir, "flake.nix.template"))
-	if err != nil {
-		t.Fatal(err)
+	labtest.CopyDir(t, filepath.Join(root, "testdata", name), dir)
+	r := strings.NewReplacer(
+		"@NIXPKGS@", "path:"+filepath.Join(root, "testdata/mini-nixpkgs"),
+		"@MINI@", filepath.Join(root, "testdata/mini-nixpkgs"))
+	for _, f := range []string{"flake.nix", "hive.nix"} {
+		tmpl, err := os.ReadFile(filepath.Join(dir, f+".template"))
+		if err != nil {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(r.Replace(string(tmpl))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if f == "flake.nix" {
+			run(t, "nix", "flake", "lock", "path:"+dir)
+		}
 	}
-	flake := strings.ReplaceAll(string(tmpl), "@NIXPKGS@", "path:"+filepath.Join(root, "testdata/mini-nixpkgs"))
-	if edit != nil {
-		flake = edit(flake)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "flake.nix"), []byte(flake), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// A hive has its flake.lock (builtins.getFlake, which fleet builds
-	// with, does not write one).
-	run(t, "nix", "flake", "lock", "path:"+dir)
 	return dir
 }
 
@@ -63,54 +75,82 @@ func run(t *testing.T, name string, args ...string) string {
 	return stdout.String()
 }
 
-func ptr[T any](v T) *T { return &v }
-
-// TestRead reads the fixture's three nodes: an attribute set, a function
-// of colmena's arguments, and one without targetHost (colmena's default,
-// its name), with defaults, mkDefault and mkForce merged.
-func TestRead(t *testing.T) {
-	requireNix(t)
-	dir := hive(t, nil)
-	h, err := colmena.Read(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := &colmena.Node{Name: "db", HasConfig: true, System: "x86_64-linux", TargetHost: ptr("db.example.com"),
-		TargetUser: "root", BuildOnTarget: true, Tags: []string{"managed", "db", "prod"}}
-	db.Keys = []colmena.Key{{Name: "db-password", DestDir: "/run/keys", User: "postgres", Group: "root", Permissions: "0400", UploadAt: "pre-activation"}}
-	db.Keys[0].Source.KeyCommand = []string{"pass", "show", "db"}
-	want := []*colmena.Node{
-		db,
-		{Name: "laptop", HasConfig: true, System: "aarch64-linux", TargetHost: ptr("laptop"), TargetHostDefault: true,
-			TargetUser: "root", AllowLocal: true, Tags: []string{"pc"}, Keys: []colmena.Key{}},
-		{Name: "web", HasConfig: true, System: "x86_64-linux", TargetHost: ptr("10.0.0.20"), TargetUser: "deploy",
-			TargetPort: 2222, Tags: []string{"managed", "web", "prod"}, Keys: []colmena.Key{}},
-	}
-	if !reflect.DeepEqual(h.Nodes, want) {
-		got, _ := json.MarshalIndent(h.Nodes, "", "  ")
-		t.Errorf("nodes:\n%s", got)
-	}
-	if strings.Join(h.Configs, ",") != "db,laptop,web" || h.Dir != dir {
-		t.Errorf("configs %q, dir %s", h.Configs, h.Dir)
-	}
+// invHost is a host of the inventory: what fleet hosts --json says of it
+// (its target split into its parts, null where fleet.star leaves it to
+// ssh_config), its note and its keys.
+type invHost struct {
+	Name          string   `json:"name"`
+	System        string   `json:"system"`
+	Deployable    bool     `json:"deployable"`
+	TargetHost    *string  `json:"target_host"`
+	TargetUser    *string  `json:"target_user"`
+	TargetPort    *int     `json:"target_port"`
+	AllowLocal    bool     `json:"allow_local"`
+	BuildOnTarget bool     `json:"build_on_target"`
+	Tags          []string `json:"tags"`
+	Keys          []invKey `json:"keys"`
+	Note          string   `json:"note"`
 }
 
-// TestSameSystems: the fleet.star init writes for the fixture declares
-// the nodes with their targets and tags, and the closures fleet builds
-// for them are the toplevels of the hive's nixosConfigurations - the
-// nodes as colmena evaluates them.
-func TestSameSystems(t *testing.T) {
-	requireNix(t)
-	dir := hive(t, nil)
-	h, err := colmena.Read(context.Background(), dir)
+type invKey struct {
+	Dest   string `json:"dest"`
+	Owner  string `json:"owner"`
+	Group  string `json:"group"`
+	Mode   string `json:"mode"`
+	Upload string `json:"upload"`
+	// Source: "text: CONTENT", "file: PATH" (relative to the hive's
+	// directory) or "command: WORDS".
+	Source string `json:"source"`
+}
+
+func inventory(hosts []*runtime.Host, dir string) []invHost {
+	out := []invHost{}
+	for _, h := range hosts {
+		j := invHost{Name: h.Name, System: h.System, Deployable: h.Deployable(),
+			AllowLocal: h.AllowLocal, BuildOnTarget: h.BuildOnTarget, Tags: append([]string{}, h.Tags...),
+			Keys: []invKey{}, Note: h.Note()}
+		if h.TargetHost != "" {
+			j.TargetHost = &h.TargetHost
+		}
+		if h.TargetUser != "" {
+			j.TargetUser = &h.TargetUser
+		}
+		if h.TargetPort != 0 {
+			j.TargetPort = &h.TargetPort
+		}
+		for _, k := range h.Keys {
+			key := invKey{Dest: k.Dest, Owner: k.Owner, Group: k.Group, Mode: k.Mode, Upload: k.Upload}
+			if text, ok := k.Text(); ok {
+				key.Source = "text: " + string(text)
+			} else if k.File != "" {
+				rel, _ := filepath.Rel(dir, k.File)
+				key.Source = "file: " + rel
+			} else {
+				key.Source = "command: " + strings.Join(k.Command, " ")
+			}
+			j.Keys = append(j.Keys, key)
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// expected reads testdata/NAME/expected.json.
+func expected(t *testing.T, name string) []invHost {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "testdata", name, "expected.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if notes := h.Notes(); len(notes) != 0 {
-		t.Errorf("notes: %q", notes)
+	var want []invHost
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatalf("%s/expected.json: %v", name, err)
 	}
-	text := h.Generate(dir)
-	file := filepath.Join(dir, "fleet.star")
+	return want
+}
+
+func load(t *testing.T, file, text string) []*runtime.Host {
+	t.Helper()
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -118,23 +158,13 @@ func TestSameSystems(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, text)
 	}
-	hosts := prog.Hosts()
-	var got []string
-	for _, h := range hosts {
-		got = append(got, strings.Join([]string{h.Name, h.System, h.Target(), strings.Join(h.Tags, ","),
-			h.FlakeAttr, flag(h.AllowLocal, "allow_local"), flag(h.BuildOnTarget, "build_on_target"), strings.Join(keyDests(h), ",")}, " "))
-	}
-	want := []string{
-		"db x86_64-linux root@db.example.com:22 managed,db,prod .#nixosConfigurations.db - build_on_target /run/keys/db-password",
-		"laptop aarch64-linux root@laptop:22 pc .#nixosConfigurations.laptop allow_local - ",
-		"web x86_64-linux deploy@10.0.0.20:2222 managed,web,prod .#nixosConfigurations.web - - ",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("hosts:\n%s\nwant:\n%s\nfleet.star:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), text)
-	}
+	return prog.Hosts()
+}
 
-	// What fleet builds...
-	expr, attrs, err := nixgen.Build(hosts, nil)
+// drvs are the derivations of the systems fleet builds for hosts.
+func drvs(t *testing.T, hosts []*runtime.Host, overrides map[string]string) map[string]string {
+	t.Helper()
+	expr, attrs, err := nixgen.Build(hosts, overrides)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,148 +174,128 @@ func TestSameSystems(t *testing.T) {
 	for _, a := range attrs {
 		args = append(args, "-A", a)
 	}
-	drvs := strings.Fields(run(t, "nix-instantiate", args...))
-	// ... is what the hive's nixosConfigurations are.
-	var configs map[string]string
-	out := run(t, "nix", "eval", "--json", "path:"+dir+"#nixosConfigurations", "--apply",
-		"cs: builtins.mapAttrs (n: c: c.config.system.build.toplevel.drvPath) cs")
-	if err := json.Unmarshal([]byte(out), &configs); err != nil {
-		t.Fatal(err)
+	paths := strings.Fields(run(t, "nix-instantiate", args...))
+	if len(paths) != len(hosts) {
+		t.Fatalf("%d derivations for %d hosts", len(paths), len(hosts))
 	}
-	if len(drvs) != len(hosts) || len(configs) != 3 {
-		t.Fatalf("%d derivations for %d hosts, %d nixosConfigurations", len(drvs), len(hosts), len(configs))
-	}
+	out := map[string]string{}
 	for i, h := range hosts {
-		if drvs[i] != configs[h.Name] {
-			t.Errorf("%s: fleet builds %s, nixosConfigurations.%s is %s", h.Name, drvs[i], h.Name, configs[h.Name])
-		}
-	}
-}
-
-func flag(b bool, name string) string {
-	if b {
-		return name
-	}
-	return "-"
-}
-
-func keyDests(h *runtime.Host) []string {
-	var out []string
-	for _, k := range h.Keys {
-		out = append(out, k.Dest)
+		out[h.Name] = paths[i]
 	}
 	return out
 }
 
-// TestColmenaOnly: a node without nixosConfigurations becomes a
-// commented TODO; the file still passes fleet check, without it.
-func TestColmenaOnly(t *testing.T) {
-	requireNix(t)
-	dir := hive(t, func(s string) string {
-		return strings.Replace(s, "colmenaOnly = [ ];", `colmenaOnly = [ "db" ];`, 1)
-	})
-	h, err := colmena.Read(context.Background(), dir)
+// TestFixtures: for every fixture hive, the three-line colmena_hive file
+// and the expanded file `init --from-colmena --expand` writes declare the
+// hive's expected inventory, and both build the same systems.
+func TestFixtures(t *testing.T) {
+	labtest.RequireNix(t)
+	for _, fx := range fixtures {
+		t.Run(fx.name, func(t *testing.T) {
+			dir := render(t, fx.name)
+			src := colmena.Source{Flake: dir}
+			if fx.file {
+				src = colmena.Source{File: filepath.Join(dir, "hive.nix")}
+			}
+			h, err := colmena.Read(context.Background(), src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkNotes(t, h.Notes())
+			want := expected(t, fx.name)
+			three := h.Generate(dir)
+			if n := strings.Count(three, "\n"); n != 3 {
+				t.Errorf("colmena_hive file has %d lines:\n%s", n, three)
+			}
+			threeHosts := load(t, filepath.Join(dir, "fleet.star"), three)
+			expanded := h.Expand(dir)
+			expandedHosts := load(t, filepath.Join(dir, "expanded.star"), expanded)
+			for _, c := range []struct {
+				what  string
+				hosts []*runtime.Host
+				text  string
+			}{{"colmena_hive", threeHosts, three}, {"--expand", expandedHosts, expanded}} {
+				if got := inventory(c.hosts, dir); !reflect.DeepEqual(got, want) {
+					g, _ := json.MarshalIndent(got, "", "  ")
+					w, _ := json.MarshalIndent(want, "", "  ")
+					t.Errorf("%s: inventory\n%s\nwant\n%s\nfleet.star:\n%s", c.what, g, w, c.text)
+				}
+			}
+			built, expandedBuilt := drvs(t, threeHosts, nil), drvs(t, expandedHosts, nil)
+			if !reflect.DeepEqual(built, expandedBuilt) {
+				t.Errorf("the expanded file builds %v, colmena_hive %v", expandedBuilt, built)
+			}
+		})
+	}
+}
+
+// TestOverrideInput: a hive whose nixpkgs input cannot be fetched (not
+// locked, no network), in a git work tree, read and built with
+// --override-input: the same inventory and the same systems as the
+// fixture with its input locked.
+func TestOverrideInput(t *testing.T) {
+	labtest.RequireNix(t)
+	const name = "colmena-plain"
+	locked := render(t, name)
+	dir := t.TempDir()
+	labtest.CopyDir(t, filepath.Join(root, "testdata", name), dir)
+	tmpl, err := os.ReadFile(filepath.Join(dir, "flake.nix.template"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := h.Generate(dir)
-	for _, want := range []string{
-		"# TODO(colmena): node \"db\" is only in the colmena hive: the flake has no\n# nixosConfigurations.db,",
-		"# host(\n#     name = \"db\",\n",
-		"#     target_host = \"db.example.com\",\n",
-		"#     attr = \".#nixosConfigurations.db\",\n# )\n",
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("fleet.star lacks %q:\n%s", want, text)
-		}
+	flake := strings.ReplaceAll(string(tmpl), "@NIXPKGS@", "github:NixOS/nixpkgs/nixos-25.11")
+	if err := os.WriteFile(filepath.Join(dir, "flake.nix"), []byte(flake), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if notes := h.Notes(); len(notes) != 1 || !strings.Contains(notes[0], "db: the flake has no nixosConfigurations.db") {
-		t.Errorf("notes %q", notes)
+	run(t, "git", "-C", dir, "init", "-q")
+	run(t, "git", "-C", dir, "add", "-A")
+	overrides := map[string]string{"nixpkgs": filepath.Join(root, "testdata/mini-nixpkgs")}
+	h, err := colmena.Read(context.Background(), colmena.Source{Flake: dir, Overrides: overrides})
+	if err != nil {
+		t.Fatal(err)
 	}
 	file := filepath.Join(dir, "fleet.star")
-	os.WriteFile(file, []byte(text), 0o644)
-	prog, err := runtime.Load(context.Background(), file, builtins.Universe())
-	if err != nil {
-		t.Fatalf("%v\n%s", err, text)
-	}
-	if n := len(prog.Hosts()); n != 2 {
-		t.Errorf("%d hosts, want 2", n)
-	}
-}
-
-// TestUnreadable: settings that need config, and nodes that cannot be
-// evaluated outside colmena, are reported, not guessed; the other nodes
-// are read.
-func TestUnreadable(t *testing.T) {
-	requireNix(t)
-	dir := hive(t, func(s string) string {
-		s = strings.Replace(s, "deployment.buildOnTarget = true;", "deployment.buildOnTarget = config.services.postgresql.enable;", 1)
-		s = strings.Replace(s, "db = { name, nodes, pkgs, lib, ... }:", "db = { name, nodes, pkgs, lib, config, ... }:", 1)
-		s = strings.Replace(s, "laptop = { lib, ... }:", "laptop = { lib, nodes, ... }:", 1)
-		return strings.Replace(s, "deployment.allowLocalDeployment = lib.mkDefault true;",
-			"deployment.allowLocalDeployment = nodes.web.config.no.such.option;", 1)
-	})
-	h, err := colmena.Read(context.Background(), dir)
+	os.WriteFile(file, []byte(h.Generate(dir)), 0o644)
+	u := builtins.Universe()
+	builtins.WithOverrides(u, overrides)
+	prog, err := runtime.Load(context.Background(), file, u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	byName := map[string]*colmena.Node{}
-	for _, n := range h.Nodes {
-		byName[n.Name] = n
+	if got, want := inventory(prog.Hosts(), dir), expected(t, name); !reflect.DeepEqual(got, want) {
+		t.Errorf("inventory %+v, want %+v", got, want)
 	}
-	if n := byName["db"]; n == nil || strings.Join(n.Unreadable, ",") != "buildOnTarget" || n.BuildOnTarget || *n.TargetHost != "db.example.com" {
-		t.Errorf("db: %+v", n)
-	}
-	if n := byName["laptop"]; n == nil || !strings.Contains(n.Err, "attribute 'no' missing") {
-		t.Errorf("laptop: %+v", n)
-	}
-	if n := byName["web"]; n == nil || n.Err != "" || *n.TargetHost != "10.0.0.20" {
-		t.Errorf("web: %+v", n)
-	}
-	text := h.Generate(dir)
-	for _, want := range []string{
-		"# TODO(colmena): deployment.buildOnTarget could not be read without colmena",
-		"# TODO(colmena): the node's deployment settings could not be read without",
-		"#   attribute 'no' missing\nhost(\n    name = \"laptop\",\n    attr = \".#nixosConfigurations.laptop\",\n)\n",
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("fleet.star lacks %q:\n%s", want, text)
-		}
+	if got, want := drvs(t, prog.Hosts(), overrides), lockedDrvs(t, locked); !reflect.DeepEqual(got, want) {
+		t.Errorf("with --override-input fleet builds %v, with the input locked %v", got, want)
 	}
 }
 
-// TestNoHive: a flake without a colmena output is an error that says so;
-// so is a flake without its flake.lock.
-func TestNoHive(t *testing.T) {
-	requireNix(t)
+// lockedDrvs are the systems fleet builds for the hive of dir, its
+// inputs locked.
+func lockedDrvs(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	h, err := colmena.Read(context.Background(), colmena.Source{Flake: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return drvs(t, load(t, filepath.Join(dir, "fleet.star"), h.Generate(dir)), nil)
+}
+
+// TestErrors: what is not a hive says so.
+func TestErrors(t *testing.T) {
+	labtest.RequireNix(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "flake.nix"), []byte("{ outputs = { self }: { }; }\n"), 0o644)
-	_, err := colmena.Read(context.Background(), dir)
-	if err == nil || !strings.Contains(err.Error(), "the flake has no `colmena' output") {
-		t.Errorf("err = %v", err)
-	}
-	unlocked := hive(t, nil)
-	os.Remove(filepath.Join(unlocked, "flake.lock"))
-	_, err = colmena.Read(context.Background(), unlocked)
-	if err == nil || !strings.Contains(err.Error(), "run `nix flake lock` in "+unlocked+" first") {
-		t.Errorf("err = %v", err)
-	}
-	if _, err := colmena.Read(context.Background(), filepath.Join(dir, "nope")); err == nil || !strings.Contains(err.Error(), "no flake.nix there") {
-		t.Errorf("err = %v", err)
-	}
-}
-
-// TestFlakeRef: how fleet.star names the flake, from where it is written.
-func TestFlakeRef(t *testing.T) {
-	for _, tc := range []struct{ hive, dir, want string }{
-		{"/a/b", "/a/b", "."},
-		{"/a/b/c", "/a/b", "./c"},
-		{"/a/c", "/a/b", "../c"},
-		{"", "/a/b", "github:me/infra"},
+	for _, tc := range []struct {
+		src  colmena.Source
+		want string
+	}{
+		{colmena.Source{Flake: dir}, "the flake has no `colmena' or `colmenaHive' output (a colmena hive)"},
+		{colmena.Source{Flake: filepath.Join(dir, "nope")}, "no flake.nix there"},
+		{colmena.Source{File: filepath.Join(dir, "hive.nix")}, "no such file"},
 	} {
-		h := &colmena.Hive{Flake: "github:me/infra", Dir: tc.hive}
-		if got := h.FlakeRef(tc.dir); got != tc.want {
-			t.Errorf("FlakeRef(%s) from %s = %q, want %q", tc.hive, tc.dir, got, tc.want)
+		if _, err := colmena.Read(context.Background(), tc.src); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err = %v, want %q", tc.src, err, tc.want)
 		}
 	}
 }

@@ -48,14 +48,14 @@ func TestDoctor(t *testing.T) {
 		"  ✔ nix        nix-store (Nix) ", // version varies
 		"  ✔ flakes     every local flake is locked (or all its inputs overridden)",
 		"  ✔ agent      ",
-		"a  root@a:22",
+		"a  root@" + a.Addr + ":22", // the endpoint as ssh_config resolves it
 		"  ✔ keys       " + key,
 		"  ✔ reachable  " + a.Addr + ":22 answers SSH",
 		"  ✔ host-key   known",
 		"  ✔ login      as root",
 		"  ✔ nix        nix-store (Nix) ",
 		"  ✔ space      /nix: ",
-		"b  root@b:22",
+		"b  root@" + b.Addr + ":22", // the endpoint as ssh_config resolves it
 		"  ✔ keys       " + key,
 		"  ✔ reachable  " + b.Addr + ":22 answers SSH",
 		"  ✘ host-key   " + b.Addr + " is not in " + kh,
@@ -63,7 +63,7 @@ func TestDoctor(t *testing.T) {
 		"  · login      not checked",
 		"  · nix        not checked",
 		"  · space      not checked",
-		"c  root@c:22",
+		"c  root@" + c.Addr + ":22", // the endpoint as ssh_config resolves it
 		"  ✔ keys       " + key,
 		"  ✘ reachable  ",
 		"               fix: is the host up, and sshd listening on " + c.Addr + ":22? (ssh -v -p 22 root@" + c.Addr + ")",

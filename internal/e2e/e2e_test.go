@@ -269,7 +269,7 @@ func TestHomelab(t *testing.T) {
 	}
 
 	// The plan is what run did: same steps, same order of program.
-	p := fleet(t, "plan", "--json", file)
+	p := fleet(t, "plan", "--json", "--ssh-config", l.SSHConfig, file)
 	var plan struct {
 		Steps []struct{ Host, Action, Goal, Target string }
 	}

@@ -10,8 +10,9 @@ import (
 
 // TestGenerationsAndRollback deploys v1, v2, v3 to a and b: fleet
 // generations lists three generations each, the last current and
-// running. fleet rollback --on a takes a back to v2, --on b --to 1 takes
-// b to v1; both are in fleet history as rolled back, and fleet
+// running. fleet rollback --on a takes a back to v2 (its profile's
+// generation 2), --on b --to 1 takes b to v1 (a new generation 4 of that
+// system); both are in fleet history as rolled back, and fleet
 // generations shows the new current ones. Asking for a generation a host
 // lacks fails that host, exit 1; rollback without --on is a usage error.
 func TestGenerationsAndRollback(t *testing.T) {
@@ -85,16 +86,19 @@ func TestGenerationsAndRollback(t *testing.T) {
 	if r.code != 0 || current(t, b) != cls[0]["b"] {
 		t.Fatalf("rollback --on b --to 1: exit %d, b runs %s", r.code, current(t, b))
 	}
-	if got := exec(t, b, "readlink /nix/var/nix/profiles/system"); got != "system-1-link" {
-		t.Errorf("b's profile -> %s", got)
+	if got := exec(t, b, "readlink /nix/var/nix/profiles/system"); got != "system-4-link" {
+		t.Errorf("b's profile -> %s, want a new generation 4", got)
 	}
 	g = list()
 	for _, h := range g {
-		want := map[string]int{"a": 2, "b": 1}[h.Host]
+		want := map[string]int{"a": 2, "b": 4}[h.Host]
 		for _, gen := range h.Generations {
 			if gen.Current != (gen.Number == want) || gen.Running != (gen.Number == want) {
 				t.Errorf("%s after rollback: %+v", h.Host, gen)
 			}
+		}
+		if last := h.Generations[len(h.Generations)-1]; h.Host == "b" && (last.Number != 4 || last.Closure != cls[0]["b"]) {
+			t.Errorf("b's newest generation %+v, want 4, of %s", last, cls[0]["b"])
 		}
 	}
 
@@ -111,7 +115,7 @@ func TestGenerationsAndRollback(t *testing.T) {
 	for _, e := range hist {
 		if e.Result == "rolled-back" {
 			rolled = append(rolled, e.Host)
-			if e.Host == "a" && (e.Previous != cls[2]["a"] || e.Current != cls[1]["a"]) || e.Host == "b" && (e.Generation != 1 || e.Current != cls[0]["b"]) {
+			if e.Host == "a" && (e.Previous != cls[2]["a"] || e.Current != cls[1]["a"]) || e.Host == "b" && (e.Generation != 4 || e.Current != cls[0]["b"]) {
 				t.Errorf("history entry %+v", e)
 			}
 		}

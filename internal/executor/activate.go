@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fleet-deploy/fleet/internal/remote"
+	"github.com/fleet-deploy/fleet/internal/tail"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -17,60 +19,57 @@ const (
 	currentSystem = "/run/current-system"
 )
 
-// ActivateScript runs switch-to-configuration detached from the SSH
-// session (setsid, output to a file), so that a dropped connection does
-// not kill an activation half way; it then waits for the exit status and
-// replays the log on stderr.
-//
-// With a dead-man window (confirm > 0) it first arms a watchdog, also
-// detached: once the switch has succeeded it waits confirm seconds and,
-// unless fleet has confirmed (mkdir decided + confirmed, from a fresh
-// connection), switches back to prev itself. mkdir makes the decision
-// atomic: either the confirmation or the rollback wins, never both.
-//
-// Arguments: state dir, closure, goal, confirm seconds, previous system.
-// The script is a constant: user data only ever arrives as quoted
-// arguments.
-const ActivateScript = `dir=$1 closure=$2 goal=$3 confirm=$4 prev=$5
-mkdir -p "$dir" && rm -rf "$dir/status" "$dir/log" "$dir/decided" "$dir/confirmed" "$dir/rolledback" || exit 111
-if [ "$confirm" -gt 0 ] && [ -n "$prev" ]; then
-  setsid sh -c '
-    dir=$0 confirm=$1 prev=$2
-    while [ ! -e "$dir/status" ]; do sleep 0.1; done
-    [ "$(cat "$dir/status")" = 0 ] || exit 0
-    sleep "$confirm"
-    mkdir "$dir/decided" 2>/dev/null || exit 0
-    {
-      echo "not confirmed within ${confirm}s: rolling back to $prev"
-      nix-env --profile /nix/var/nix/profiles/system --set "$prev" && "$prev/bin/switch-to-configuration" switch
-      echo "exit $?"
-    } >"$dir/rolledback.tmp" 2>&1
-    mv "$dir/rolledback.tmp" "$dir/rolledback"
-  ' "$dir" "$confirm" "$prev" </dev/null >/dev/null 2>&1 &
-fi
-setsid sh -c '"$1/bin/switch-to-configuration" "$2" >"$0/log" 2>&1; echo $? >"$0/status.tmp"; mv "$0/status.tmp" "$0/status"' "$dir" "$closure" "$goal" </dev/null >/dev/null 2>&1 &
-while [ ! -e "$dir/status" ]; do sleep 0.1; done
-cat "$dir/log" >&2
-exit "$(cat "$dir/status")"
-`
+// interruptWait bounds how long an interrupted activation is waited for
+// before fleet gives up and says it still runs.
+const interruptWait = 2 * time.Minute
 
-// collectScript waits for a detached activation started by
-// activateScript and reports it the same way. Argument: state dir.
-const collectScript = `dir=$1
-[ -d "$dir" ] || { echo "no activation state in $dir" >&2; exit 112; }
-while [ ! -e "$dir/status" ]; do sleep 0.1; done
-cat "$dir/log" >&2
-exit "$(cat "$dir/status")"
-`
+// Exit statuses of the session scripts (scripts.go).
+const (
+	exitSetup    = 111 // could not create /run/fleet or its files
+	exitNoState  = 112 // no activation started in that state dir
+	exitNoResult = 113 // the runner ended without a result
+	exitLocked   = 75  // --no-wait and another deploy holds the host lock
+)
 
-// confirmScript confirms a new system, unless the watchdog already
-// decided to roll back (exit 1). Argument: state dir.
-const confirmScript = `mkdir "$1/decided" 2>/dev/null && touch "$1/confirmed"`
+// hostResult is the runner's result line: what the host ran before and
+// runs after, and what the runner decided.
+type hostResult struct {
+	prev, cur     string
+	prevGen, gen  int
+	boot          string // the boot entry, where the host has one to read
+	status        int    // switch-to-configuration's exit status
+	decision      string // ok, units-failed, switched-failed, failed[-restored], locked[-restored], not-a-system, profile-failed
+	via           string // systemd, setsid
+	log           string // the end of the switch's output
+	armed         bool   // the dead-man window runs
+	closure, goal string // what was activated
+}
 
-// Activate makes closure h's system for o.Goal: the system profile gets
-// a new generation (switch, boot), then the closure's
-// switch-to-configuration runs. If activation fails the profile is set
-// back, so the next boot is the previous generation again.
+// parseResult finds the result line in a session's stdout.
+func parseResult(out string) (*hostResult, error) {
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Split(l, "\t")
+		if f[0] != "fleet-result" {
+			continue
+		}
+		if len(f) != 9 {
+			return nil, fmt.Errorf("malformed result line (%d fields)", len(f))
+		}
+		r := &hostResult{prev: f[1], cur: f[2], boot: f[5], decision: f[7], via: f[8]}
+		r.prevGen, _ = strconv.Atoi(f[3])
+		r.gen, _ = strconv.Atoi(f[4])
+		var err error
+		if r.status, err = strconv.Atoi(f[6]); err != nil {
+			return nil, fmt.Errorf("malformed exit status %q", f[6])
+		}
+		return r, nil
+	}
+	return nil, errors.New("no result line")
+}
+
+// Activate makes closure h's system for o.Goal, in one session: the
+// host lock, the profile (switch, boot), the switch (detached), and the
+// truth afterwards, whatever the switch's exit status (scripts.go).
 func (e *Executor) Activate(ctx context.Context, h *runtime.Host, closure string, o runtime.ActivateOptions) (*runtime.ActivateResult, error) {
 	if !isStorePath(closure) {
 		return nil, &runtime.HostError{Host: h.Name, Step: "activate", Err: fmt.Errorf("%q is not a /nix/store path", closure)}
@@ -82,193 +81,352 @@ func (e *Executor) Activate(ctx context.Context, h *runtime.Host, closure string
 	return m.activate(ctx, closure, o)
 }
 
+// unitName names the transient unit of the machine's next switch:
+// prefix and the run id, then -2, -3, … for later ones in the same run,
+// so that one never meets the name of the last (systemd unloads a
+// unit a moment after it ends).
+func (m *machine) unitName(prefix string) string {
+	m.rec.Lock()
+	defer m.rec.Unlock()
+	m.units++
+	if m.units == 1 {
+		return prefix + m.runID
+	}
+	return fmt.Sprintf("%s%s-%d", prefix, m.runID, m.units)
+}
+
+// stateDir is the activation's directory on the host.
+func (m *machine) stateDir(suffix string) string {
+	return fmt.Sprintf("/run/fleet/%s-%s%s", m.runID, m.h.Name, suffix)
+}
+
 func (m *machine) activate(ctx context.Context, closure string, o runtime.ActivateOptions) (*runtime.ActivateResult, error) {
 	goal := o.Goal
-	prev, err := m.readlink(ctx, currentSystem)
-	if err != nil {
-		return nil, hostErr(m.h, "activate", err)
-	}
-	setProfile := goal == "switch" || goal == "boot"
-	var prevGen int
-	if setProfile {
-		if prevGen, err = m.generation(ctx); err != nil {
-			return nil, hostErr(m.h, "activate", err)
-		}
-		if _, err := m.run(ctx, asRoot, nil, "nix-env", "--profile", systemProfile, "--set", closure); err != nil {
-			return nil, hostErr(m.h, "activate", fmt.Errorf("setting the system profile: %w", err))
-		}
-	}
+	dir := m.stateDir("")
 	confirm := int(o.Confirm / time.Second)
-	if prev == "" || prev == closure {
-		confirm = 0 // nothing to fall back to, or nothing changes
-	}
-	dir := fmt.Sprintf("/run/fleet/%s-%s", m.runID, m.h.Name)
-	err = m.switchTo(ctx, dir, closure, goal, confirm, prev)
+	r, err := m.session(ctx, "activate", sessionArgs{dir: dir, closure: closure, goal: goal, confirm: confirm,
+		unit: m.unitName("fleet-switch-"), bootloader: o.InstallBootloader, log: o.Log})
 	if err != nil {
-		if setProfile {
-			m.restoreProfile(ctx, prevGen)
-		}
 		return nil, err
 	}
-	if confirm > 0 {
-		if err := m.confirm(ctx, dir, prev, o.Confirm); err != nil {
-			return nil, err
-		}
+	m.record(r)
+	res, err := m.judge("activate", r)
+	if err != nil {
+		return nil, err
 	}
-	res := &runtime.ActivateResult{Previous: prev, Current: prev}
-	switch goal {
-	case "switch", "test":
-		cur, err := m.readlink(ctx, currentSystem)
-		if err != nil {
-			return nil, hostErr(m.h, "activate", err)
+	if res.Warning != "" {
+		o.Log.Report(res.Warning)
+	}
+	if r.armed {
+		cctx := ctx
+		if ctx.Err() != nil {
+			// Interrupted, but the switch ended well: confirm it anyway
+			// (bounded), rather than let the host roll itself back.
+			var cancel context.CancelFunc
+			cctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), interruptWait)
+			defer cancel()
 		}
-		if cur != closure {
-			return nil, hostErr(m.h, "activate", fmt.Errorf("switch-to-configuration %s succeeded but /run/current-system is %q", goal, cur))
-		}
-		res.Current = cur
-	case "boot":
-		cur, err := m.readlink(ctx, "-f", systemProfile)
-		if err != nil {
-			return nil, hostErr(m.h, "activate", err)
-		}
-		if cur != closure {
-			return nil, hostErr(m.h, "activate", fmt.Errorf("the system profile is %q, not the new closure", cur))
+		if err := m.confirm(cctx, dir, r.prev, o.Confirm, o.Log); err != nil {
+			return nil, err
 		}
 	}
 	return res, nil
 }
 
-// switchTo runs closure's switch-to-configuration goal, detached, and
-// collects its outcome, reconnecting if the connection drops meanwhile.
-func (m *machine) switchTo(ctx context.Context, dir, closure, goal string, confirm int, prev string) error {
-	_, err := m.run(ctx, asRoot, nil, "sh", "-c", ActivateScript, "fleet-activate", dir, closure, goal, fmt.Sprint(confirm), prev)
-	if err != nil && isConnErr(err) && ctx.Err() == nil {
-		err = m.collect(ctx, dir)
+// record keeps what the host ran before this run (the first activation's
+// previous system; the runner keeps it on the host too) and the
+// generation this run added, which a rollback removes.
+func (m *machine) record(r *hostResult) {
+	m.rec.Lock()
+	defer m.rec.Unlock()
+	if !m.recorded {
+		m.previous, m.recorded = r.prev, true
 	}
-	var ee *remote.ExitError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ee):
-		return &runtime.HostError{Host: m.h.Name, Step: "activate",
-			Err: fmt.Errorf("%s/bin/switch-to-configuration %s exited with status %d", closure, goal, ee.Code),
-			Log: logTail(ee.Stderr)}
+	if r.gen != 0 && r.gen != r.prevGen && (r.decision == "ok" || r.decision == "units-failed" || r.decision == "switched-failed") {
+		m.added = r.gen
 	}
-	return hostErr(m.h, "activate", fmt.Errorf("switch-to-configuration %s: %w", goal, err))
 }
 
-// confirm proves the new system still lets fleet in: a fresh SSH
-// connection, within the window, marks it confirmed. Failing that, the
-// host rolls itself back; confirm waits for that and reports it.
-func (m *machine) confirm(ctx context.Context, dir, prev string, window time.Duration) error {
-	cctx, cancel := context.WithTimeout(ctx, window)
-	_, err := m.fresh(cctx, asRoot, "sh", "-c", confirmScript, "fleet-confirm", dir)
-	cancel()
-	if err == nil {
-		return nil
+// judge turns the host's result into the step's: a success, a success
+// with failed units, or an error that says what the host runs now.
+func (m *machine) judge(step string, r *hostResult) (*runtime.ActivateResult, error) {
+	res := &runtime.ActivateResult{Previous: r.prev, Current: r.cur, Generation: r.gen, Boot: r.boot}
+	if r.goal == "boot" || r.goal == "dry-activate" {
+		res.Current = r.prev
 	}
-	why := fmt.Errorf("the new system was not confirmed within %v (%v): the host rolls itself back to %s", window, err, prev)
-	// Wait for the host's own rollback and check it took.
-	deadline := m.clock.Now().Add(window + 2*time.Minute)
-	for m.clock.Now().Before(deadline) && ctx.Err() == nil {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		out, rerr := m.fresh(rctx, asRoot, "cat", dir+"/rolledback")
-		cancel()
-		if rerr == nil {
-			cur, _ := m.readlink(ctx, currentSystem)
-			if cur == prev {
-				return &runtime.HostError{Host: m.h.Name, Step: "activate", Err: fmt.Errorf("%v; it did, and runs %s again", why, prev), Log: logTail(out)}
+	fail := func(err error) (*runtime.ActivateResult, error) {
+		return nil, &runtime.HostError{Host: m.h.Name, Step: step, Err: err, Log: logTail(r.log)}
+	}
+	switch d := r.decision; {
+	case d == "ok":
+		switch r.goal {
+		case "switch", "test":
+			if r.cur != r.closure {
+				return fail(fmt.Errorf("switch-to-configuration %s exited 0 but /run/current-system is %q", r.goal, r.cur))
 			}
-			return &runtime.HostError{Host: m.h.Name, Step: "activate", Err: fmt.Errorf("%v; it tried, but runs %q", why, cur), Log: logTail(out)}
+		case "boot":
+			if r.boot != "" && r.boot != r.closure {
+				return fail(fmt.Errorf("switch-to-configuration boot exited 0 but the boot entry is %q", r.boot))
+			}
 		}
-		m.clock.Sleep(ctx, time.Second)
+		return res, nil
+	case d == "units-failed":
+		res.Warning = fmt.Sprintf("switched, with failed units (switch-to-configuration %s exited with status %d)", r.goal, r.status)
+		return res, nil
+	case strings.HasPrefix(d, "locked"):
+		return fail(fmt.Errorf("another switch is running on %s (switch-to-configuration's lock is held); nothing changed", m.h.Name))
+	case d == "not-a-system":
+		return fail(fmt.Errorf("%s is not a complete NixOS system (no nixos-version or bin/switch-to-configuration); nothing changed", r.closure))
+	case d == "profile-failed":
+		return fail(fmt.Errorf("setting the system profile failed (exit status %d); nothing changed", r.status))
+	case d == "switched-failed":
+		return fail(fmt.Errorf("switch-to-configuration %s exited with status %d; the host runs the new system, its profile is generation %d", r.goal, r.status, r.gen))
 	}
-	return &runtime.HostError{Host: m.h.Name, Step: "activate", Err: fmt.Errorf("%v; fleet could not reach it since", why)}
+	what := fmt.Sprintf("switch-to-configuration %s exited with status %d", r.goal, r.status)
+	if r.status == 0 {
+		what = fmt.Sprintf("switch-to-configuration %s exited 0 but the host does not run it (/run/current-system is %q)", r.goal, r.cur)
+	}
+	switch {
+	case strings.HasSuffix(r.decision, "-restored"):
+		what += fmt.Sprintf("; the profile is back at generation %d", r.gen)
+	case r.goal == "switch" || r.goal == "boot":
+		what += fmt.Sprintf("; the profile is generation %d", r.gen)
+	}
+	return fail(errors.New(what))
+}
+
+// sessionArgs are the arguments of ActivateScript.
+type sessionArgs struct {
+	dir, closure, goal string
+	confirm            int
+	unit               string
+	bootloader         bool
+	drop               int // generation to delete after a successful switch
+	log                runtime.LogFunc
+}
+
+// session runs one activation session and returns the host's result.
+// A dropped connection is collected over a new one; an interrupt waits,
+// bounded, for the detached switch to end; neither touches the host.
+func (m *machine) session(ctx context.Context, step string, a sessionArgs) (*hostResult, error) {
+	drop := ""
+	if a.drop > 0 {
+		drop = strconv.Itoa(a.drop)
+	}
+	out := tail.NewBuffer(outputMax)
+	stderr := &lineWriter{fn: func(l string) { waitingLine(a.log, l) }}
+	err := m.host.Run(ctx, remote.Cmd{
+		Argv: []string{"sh", "-c", ActivateScript, "fleet-activate", a.dir, a.closure, a.goal,
+			strconv.Itoa(a.confirm), a.unit, m.holder, boolArg(m.noWait), boolArg(a.bootloader), drop},
+		Sudo: m.sudo(asRoot), Stdout: out, Stderr: stderr,
+	})
+	var r *hostResult
+	switch {
+	case err == nil:
+		r, err = parseResult(out.String())
+		if err != nil {
+			return nil, m.stepErr(step, err, stderr.String())
+		}
+		r.log = stderr.String()
+	case ctx.Err() != nil:
+		if r, err = m.interrupted(ctx, step, a); err != nil {
+			return nil, err
+		}
+	case isConnErr(err):
+		lost := err
+		if r, err = m.collect(ctx, step, a.dir); err != nil {
+			if exitCode(err) == exitNoState {
+				return nil, m.stepErr(step, fmt.Errorf("%s, and the host has no record of the activation (it did not start, or /run was wiped)", m.scrub(lost)), "")
+			}
+			return nil, err
+		}
+	default:
+		return nil, m.sessionErr(step, a.goal, err, string(stderr.kept))
+	}
+	r.closure, r.goal = a.closure, a.goal
+	r.armed = r.decision == "ok" && a.confirm > 0 && r.prev != "" && r.prev != a.closure && r.cur == a.closure
+	return r, nil
+}
+
+// waitingLine shows the session's "waiting for the lock" lines.
+func waitingLine(log runtime.LogFunc, l string) {
+	if h, ok := strings.CutPrefix(l, "fleet-waiting "); ok {
+		log.Report("waiting for the deploy " + holderText(h) + " to end")
+	}
+}
+
+// holderText is how a lock holder line reads in a message.
+func holderText(h string) string {
+	if strings.TrimSpace(h) == "" {
+		return "of another fleet run"
+	}
+	return strings.TrimSpace(h)
+}
+
+// sessionErr is the error of a session that exited without a result.
+func (m *machine) sessionErr(step, goal string, err error, stderr string) error {
+	var ee *remote.ExitError
+	if !errors.As(err, &ee) {
+		return m.stepErr(step, errors.New(m.scrub(err)), "")
+	}
+	switch ee.Code {
+	case exitLocked:
+		h := ""
+		for _, l := range strings.Split(stderr, "\n") {
+			if s, ok := strings.CutPrefix(l, "fleet-locked "); ok {
+				h = s
+			}
+		}
+		return m.stepErr(step, fmt.Errorf("%s is locked by the deploy %s (--no-wait)", m.h.Name, holderText(h)), "")
+	}
+	stderr = (&lineWriter{kept: []byte(stderr)}).String()
+	switch ee.Code {
+	case exitSetup:
+		return m.stepErr(step, errors.New("could not set up /run/fleet on the host (exit status 111)"), stderr)
+	case exitNoResult:
+		return m.stepErr(step, fmt.Errorf("the detached switch-to-configuration %s ended without a result (exit status 113)", goal), stderr)
+	}
+	return m.stepErr(step, fmt.Errorf("the activation session exited with status %d", ee.Code), stderr)
+}
+
+// stepErr is err as the failure of step, with log's last lines.
+func (m *machine) stepErr(step string, err error, log string) error {
+	return &runtime.HostError{Host: m.h.Name, Step: step, Err: err, Log: logTail(log)}
+}
+
+// scrub is err's message without the script remote puts in it: the
+// command line `sh -c 'SCRIPT' fleet-NAME ARGS` reads `fleet-NAME ARGS`.
+func (m *machine) scrub(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "sh -c '"); i >= 0 {
+		if j := strings.LastIndex(msg, "' fleet-"); j > i {
+			msg = msg[:i] + msg[j+2:]
+		}
+	}
+	return msg
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// interrupted waits, bounded and past the interrupt, for the detached
+// activation to end, so that fleet reports what the host runs. The
+// profile is the runner's business: nothing here touches it.
+func (m *machine) interrupted(ctx context.Context, step string, a sessionArgs) (*hostResult, error) {
+	a.log.Report(fmt.Sprintf("waiting for the activation on %s to end", m.h.Name))
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), interruptWait)
+	defer cancel()
+	r, err := m.collect(wctx, step, a.dir)
+	switch {
+	case err == nil:
+		return r, nil
+	case exitCode(err) == exitNoState:
+		return nil, m.stepErr(step, fmt.Errorf("interrupted before the activation started on %s; nothing changed: %w", m.h.Name, context.Canceled), "")
+	}
+	return nil, m.stepErr(step, fmt.Errorf("interrupted: activation still running on %s (see /run/fleet there): %w", m.h.Name, context.Canceled), "")
+}
+
+// collect reconnects after the session was lost and waits, on the lock
+// the runner holds, for its result.
+func (m *machine) collect(ctx context.Context, step, dir string) (*hostResult, error) {
+	var err error
+	for delay := 500 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		out := tail.NewBuffer(outputMax)
+		stderr := &lineWriter{}
+		err = m.host.Run(ctx, remote.Cmd{Argv: []string{"sh", "-c", collectScript, "fleet-collect", dir},
+			Sudo: m.sudo(asRoot), Stdout: out, Stderr: stderr})
+		if err == nil {
+			r, perr := parseResult(out.String())
+			if perr != nil {
+				return nil, m.stepErr(step, perr, stderr.String())
+			}
+			r.log = stderr.String()
+			return r, nil
+		}
+		var ee *remote.ExitError
+		if errors.As(err, &ee) {
+			return nil, m.stepErr(step, &exitErr{ee, "collecting the activation after the connection dropped: " + firstLine(strings.TrimSpace(ee.Stderr))}, "")
+		}
+		if ctx.Err() != nil || m.clock.Sleep(ctx, delay) != nil {
+			return nil, m.stepErr(step, errors.New(m.scrub(err)), "")
+		}
+		if delay >= 5*time.Second {
+			return nil, m.stepErr(step, fmt.Errorf("lost the connection during activation and could not reconnect: %s", m.scrub(err)), "")
+		}
+	}
 }
 
 var genRE = regexp.MustCompile(`^system-([0-9]+)-link$`)
 
-// generation is the number of the system profile's current generation,
-// 0 if there is none.
-func (m *machine) generation(ctx context.Context) (int, error) {
-	link, err := m.readlink(ctx, systemProfile)
-	if err != nil || link == "" {
-		return 0, err
-	}
-	g := genRE.FindStringSubmatch(strings.TrimPrefix(link, "/nix/var/nix/profiles/"))
-	if g == nil {
-		return 0, nil
-	}
-	var n int
-	fmt.Sscan(g[1], &n)
-	return n, nil
+// lineWriter keeps what is written to it (its last 64 KiB) and calls fn
+// with every complete line.
+type lineWriter struct {
+	fn      func(string)
+	partial []byte
+	kept    []byte
 }
 
-// restoreProfile points the system profile back at generation gen and
-// deletes the failed generation, so that the next boot and the next
-// rollback both see the previous system. Best effort, on a fresh
-// context: an interrupt must not leave the profile ahead of the system.
-func (m *machine) restoreProfile(ctx context.Context, gen int) {
-	if gen == 0 {
-		return
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.kept = append(w.kept, p...)
+	if len(w.kept) > 64<<10 {
+		w.kept = w.kept[len(w.kept)-64<<10:]
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	failed, _ := m.generation(rctx)
-	if _, err := m.run(rctx, asRoot, nil, "nix-env", "--profile", systemProfile, "--switch-generation", fmt.Sprint(gen)); err != nil {
-		return
+	if w.fn == nil {
+		return len(p), nil
 	}
-	if failed > gen {
-		m.run(rctx, asRoot, nil, "nix-env", "--profile", systemProfile, "--delete-generations", fmt.Sprint(failed))
+	w.partial = append(w.partial, p...)
+	for {
+		i := strings.IndexByte(string(w.partial), '\n')
+		if i < 0 {
+			break
+		}
+		w.fn(string(w.partial[:i]))
+		w.partial = w.partial[i+1:]
 	}
+	if len(w.partial) > 64<<10 { // a "line" without end: pass it on in pieces
+		w.fn(string(w.partial))
+		w.partial = nil
+	}
+	return len(p), nil
 }
 
-// Rollback steps the system profile back one generation and switches to
-// that system.
-func (e *Executor) Rollback(ctx context.Context, h *runtime.Host) (*runtime.ActivateResult, error) {
-	m, err := e.machine(h)
-	if err != nil {
-		return nil, hostErr(h, "rollback", err)
+// String is the output kept, without the session's own lines.
+func (w *lineWriter) String() string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(string(w.kept), "\n") {
+		if strings.HasPrefix(l, "fleet-waiting ") || strings.HasPrefix(l, "fleet-locked ") {
+			continue
+		}
+		b.WriteString(l)
 	}
-	return m.rollback(ctx)
+	return b.String()
 }
 
-func (m *machine) rollback(ctx context.Context) (*runtime.ActivateResult, error) {
-	prev, err := m.readlink(ctx, currentSystem)
-	if err != nil {
-		return nil, hostErr(m.h, "rollback", err)
-	}
-	if _, err := m.run(ctx, asRoot, nil, "nix-env", "--profile", systemProfile, "--rollback"); err != nil {
-		return nil, hostErr(m.h, "rollback", fmt.Errorf("no previous generation to roll back to: %w", err))
-	}
-	target, err := m.readlink(ctx, "-f", systemProfile)
-	if err != nil || !isStorePath(target) {
-		return nil, hostErr(m.h, "rollback", fmt.Errorf("the system profile points at %q: %v", target, err))
-	}
-	dir := fmt.Sprintf("/run/fleet/%s-%s-rollback", m.runID, m.h.Name)
-	if err := m.switchTo(ctx, dir, target, "switch", 0, ""); err != nil {
-		if he, ok := err.(*runtime.HostError); ok {
-			he.Step = "rollback"
-		}
-		return nil, err
-	}
-	return &runtime.ActivateResult{Previous: prev, Current: target}, nil
+// exitErr is a script's non-zero exit, told in words: remote's message
+// would paste the script.
+type exitErr struct {
+	*remote.ExitError
+	msg string
 }
 
-// collect reconnects to the machine after the connection dropped during
-// an activation and waits for the detached activation's outcome.
-func (m *machine) collect(ctx context.Context, dir string) error {
-	var err error
-	for delay := 500 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		_, err = m.run(ctx, asRoot, nil, "sh", "-c", collectScript, "fleet-collect", dir)
-		if err == nil || !isConnErr(err) || ctx.Err() != nil {
-			return err
-		}
-		if m.clock.Sleep(ctx, delay) != nil {
-			return err
-		}
-		if delay >= 5*time.Second {
-			return fmt.Errorf("lost the connection during activation and could not reconnect: %w", err)
-		}
+func (e *exitErr) Error() string { return e.msg }
+func (e *exitErr) Unwrap() error { return e.ExitError }
+
+// exitCode is the exit status of the remote command in err's chain, -1
+// if there is none.
+func exitCode(err error) int {
+	var ee *remote.ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
 	}
+	return -1
+}
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }

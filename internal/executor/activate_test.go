@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleet-deploy/fleet/internal/remote"
+	"github.com/fleet-deploy/fleet/internal/shell"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -102,24 +105,24 @@ func TestActivate(t *testing.T) {
 	}{
 		{opCase: opCase{name: "switch", gens: twoGens,
 			want: state{sys3, 3, with(twoGens, 3, sys3)}},
-			closure: sys3, goal: "switch", res: &runtime.ActivateResult{Previous: sys2, Current: sys3}},
+			closure: sys3, goal: "switch", res: &runtime.ActivateResult{Previous: sys2, Current: sys3, Generation: 3, Boot: sys3}},
 		{opCase: opCase{name: "boot sets the profile only", gens: twoGens,
 			want: state{sys2, 3, with(twoGens, 3, sys3)}},
-			closure: sys3, goal: "boot", res: &runtime.ActivateResult{Previous: sys2, Current: sys2}},
+			closure: sys3, goal: "boot", res: &runtime.ActivateResult{Previous: sys2, Current: sys2, Generation: 3, Boot: sys3}},
 		{opCase: opCase{name: "test switches without a generation", gens: twoGens,
 			want: state{sys3, 2, twoGens}},
-			closure: sys3, goal: "test", res: &runtime.ActivateResult{Previous: sys2, Current: sys3}},
+			closure: sys3, goal: "test", res: &runtime.ActivateResult{Previous: sys2, Current: sys3, Generation: 2, Boot: sys2}},
 		{opCase: opCase{name: "dry-activate changes nothing", gens: twoGens,
 			want: state{sys2, 2, twoGens}},
-			closure: sys3, goal: "dry-activate", res: &runtime.ActivateResult{Previous: sys2, Current: sys2}},
+			closure: sys3, goal: "dry-activate", res: &runtime.ActivateResult{Previous: sys2, Current: sys2, Generation: 2, Boot: sys2}},
 		{opCase: opCase{name: "first deployment",
 			want: state{sys3, 1, with(nil, 1, sys3)}},
-			closure: sys3, goal: "switch", res: &runtime.ActivateResult{Current: sys3}},
+			closure: sys3, goal: "switch", res: &runtime.ActivateResult{Current: sys3, Generation: 1, Boot: sys3}},
 
 		{opCase: opCase{name: "failed switch restores the profile", gens: twoGens,
 			fault: func(f *fakeHost, _ context.CancelFunc) { f.failSwitch = map[string]int{sys3: 4} },
 			want:  state{sys2, 2, twoGens},
-			err:   sys3 + "/bin/switch-to-configuration switch exited with status 4"},
+			err:   "switch-to-configuration switch exited with status 4; the profile is back at generation 2"},
 			closure: sys3, goal: "switch"},
 		{opCase: opCase{name: "failed boot restores the profile", gens: twoGens,
 			fault: func(f *fakeHost, _ context.CancelFunc) { f.failSwitch = map[string]int{sys3: 1} },
@@ -136,16 +139,46 @@ func TestActivate(t *testing.T) {
 			want:  state{"", 1, with(nil, 1, sys3)},
 			err:   "exited with status 1"},
 			closure: sys3, goal: "switch"},
-		{opCase: opCase{name: "interrupt restores the profile", gens: twoGens,
+		{opCase: opCase{name: "interrupt waits for the activation and reports what the host runs", gens: twoGens,
 			fault: func(f *fakeHost, cancel context.CancelFunc) { f.onSwitch = cancel },
-			want:  state{sys2, 2, twoGens},
-			err:   "switch-to-configuration switch: fake: context canceled"},
+			want:  state{sys3, 3, with(twoGens, 3, sys3)}},
+			closure: sys3, goal: "switch", res: &runtime.ActivateResult{Previous: sys2, Current: sys3, Generation: 3, Boot: sys3}},
+		{opCase: opCase{name: "interrupt during boot leaves profile and boot entry together", gens: twoGens,
+			fault: func(f *fakeHost, cancel context.CancelFunc) { f.onSwitch = cancel },
+			want:  state{sys2, 3, with(twoGens, 3, sys3)}},
+			closure: sys3, goal: "boot", res: &runtime.ActivateResult{Previous: sys2, Current: sys2, Generation: 3, Boot: sys3}},
+		{opCase: opCase{name: "interrupt: the activation still runs, the profile is not touched", gens: twoGens,
+			fault: func(f *fakeHost, cancel context.CancelFunc) {
+				f.onSwitch = cancel
+				f.stillRunning = true
+			},
+			want: state{sys3, 3, with(twoGens, 3, sys3)},
+			err:  "interrupted: activation still running on web"},
 			closure: sys3, goal: "switch"},
-		{opCase: opCase{name: "switch that changes nothing is a failure", gens: twoGens,
+		{opCase: opCase{name: "switch that changes nothing is a failure, profile restored", gens: twoGens,
 			fault: func(f *fakeHost, _ context.CancelFunc) { f.noopSwitch = true },
-			want:  state{sys2, 3, with(twoGens, 3, sys3)},
-			err:   "switch-to-configuration switch succeeded but /run/current-system is " + `"` + sys2 + `"`},
+			want:  state{sys2, 2, twoGens},
+			err:   "switch-to-configuration switch exited 0 but the host does not run it (/run/current-system is " + `"` + sys2 + `")`},
 			closure: sys3, goal: "switch"},
+		{opCase: opCase{name: "units failed: switched, with a warning, profile kept", gens: twoGens,
+			fault: func(f *fakeHost, _ context.CancelFunc) { f.unitsFailed = map[string]bool{sys3: true} },
+			want:  state{sys3, 3, with(twoGens, 3, sys3)}},
+			closure: sys3, goal: "switch", res: &runtime.ActivateResult{Previous: sys2, Current: sys3, Generation: 3, Boot: sys3,
+				Warning: "switched, with failed units (switch-to-configuration switch exited with status 4)"}},
+		{opCase: opCase{name: "NixOS's switch lock is held: nothing changes", gens: twoGens,
+			fault: func(f *fakeHost, _ context.CancelFunc) { f.nixosLocked = true },
+			want:  state{sys2, 2, twoGens},
+			err:   "another switch is running on web (switch-to-configuration's lock is held); nothing changed"},
+			closure: sys3, goal: "switch"},
+		{opCase: opCase{name: "NixOS's lock taken during the profile update: exit 11, profile restored", gens: twoGens,
+			fault: func(f *fakeHost, _ context.CancelFunc) { f.failSwitch = map[string]int{sys3: 11} },
+			want:  state{sys2, 2, twoGens},
+			err:   "another switch is running on web"},
+			closure: sys3, goal: "switch"},
+		{opCase: opCase{name: "another deploy holds the host lock: the session waits", gens: twoGens,
+			fault: func(f *fakeHost, _ context.CancelFunc) { f.lockedBy = "started at T by u@d (run r)" },
+			want:  state{sys3, 3, with(twoGens, 3, sys3)}},
+			closure: sys3, goal: "switch", res: &runtime.ActivateResult{Previous: sys2, Current: sys3, Generation: 3, Boot: sys3}},
 		{opCase: opCase{name: "not a store path", gens: twoGens,
 			want: state{sys2, 2, twoGens},
 			err:  `"/tmp/system" is not a /nix/store path`},
@@ -196,13 +229,12 @@ func TestActivateCollect(t *testing.T) {
 			err:   "switch-to-configuration switch exited with status 2"}},
 		{opCase: opCase{name: "the host lost the activation", gens: twoGens,
 			fault: drop(func(f *fakeHost) { f.forget = true }),
-			want:  state{sys3, 2, twoGens}, // the activation had run
-			err:   "exited with status 112"}},
+			want:  state{sys3, 3, with(twoGens, 3, sys3)}, // the activation had run, and decided
+			err:   "ssh connection lost, and the host has no record of the activation"}},
 		{opCase: opCase{name: "never reconnects", gens: twoGens,
 			fault: drop(func(f *fakeHost) { f.downAfterDrop = 1 << 30 }),
-			// Restoring the profile needs the host too.
-			want: state{sys3, 3, with(twoGens, 3, sys3)},
-			err:  "lost the connection during activation and could not reconnect"},
+			want:  state{sys3, 3, with(twoGens, 3, sys3)},
+			err:   "lost the connection during activation and could not reconnect"},
 			slept: []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second}},
 	}
 	for _, tt := range tests {
@@ -232,14 +264,14 @@ func TestActivateConfirm(t *testing.T) {
 		{opCase: opCase{name: "confirmed", gens: twoGens,
 			want: state{sys3, 3, with(twoGens, 3, sys3)}},
 			closure: sys3, confirms: 1},
-		{opCase: opCase{name: "new connections refused: the host rolls back", gens: twoGens,
+		{opCase: opCase{name: "new connections refused: the host rolls back and deletes the failed generation", gens: twoGens,
 			fault: func(f *fakeHost, _ context.CancelFunc) { f.freshDown = 1 },
-			want:  state{sys2, 4, with(with(twoGens, 3, sys3), 4, sys2)},
+			want:  state{sys2, 2, twoGens},
 			err:   "the new system was not confirmed within 30s (fake: connection refused): the host rolls itself back to " + sys2 + "; it did, and runs " + sys2 + " again"},
 			closure: sys3, confirms: 0},
 		{opCase: opCase{name: "the watchdog decided first", gens: twoGens,
 			fault: func(f *fakeHost, _ context.CancelFunc) { f.watchdogFirst = true },
-			want:  state{sys2, 4, with(with(twoGens, 3, sys3), 4, sys2)},
+			want:  state{sys2, 2, twoGens},
 			err:   "; it did, and runs " + sys2 + " again"},
 			closure: sys3, confirms: 1},
 		{opCase: opCase{name: "the host's rollback fails", gens: twoGens,
@@ -247,7 +279,8 @@ func TestActivateConfirm(t *testing.T) {
 				f.freshDown = 1
 				f.failSwitch = map[string]int{sys2: 1}
 			},
-			want: state{sys3, 4, with(with(twoGens, 3, sys3), 4, sys2)},
+			// The failed generation stays: the boot entry points at it.
+			want: state{sys3, 2, with(twoGens, 3, sys3)},
 			err:  `; it tried, but runs "` + sys3 + `"`},
 			closure: sys3, confirms: 0},
 		{opCase: opCase{name: "unreachable after activating", gens: twoGens,
@@ -258,8 +291,16 @@ func TestActivateConfirm(t *testing.T) {
 		{opCase: opCase{name: "first deployment: nothing to fall back to",
 			want: state{sys3, 1, with(nil, 1, sys3)}},
 			closure: sys3, confirms: 0},
-		{opCase: opCase{name: "same system: nothing changes", gens: twoGens,
-			want: state{sys2, 3, with(twoGens, 3, sys2)}},
+		{opCase: opCase{name: "slow confirmation the host recorded: confirmed", gens: twoGens,
+			fault: func(f *fakeHost, _ context.CancelFunc) { f.slowConfirm = true },
+			want:  state{sys3, 3, with(twoGens, 3, sys3)}},
+			closure: sys3, confirms: 1},
+		{opCase: opCase{name: "interrupted during the switch: still confirmed", gens: twoGens,
+			fault: func(f *fakeHost, cancel context.CancelFunc) { f.onSwitch = cancel },
+			want:  state{sys3, 3, with(twoGens, 3, sys3)}},
+			closure: sys3, confirms: 1},
+		{opCase: opCase{name: "same system: nothing changes, no new generation", gens: twoGens,
+			want: state{sys2, 2, twoGens}},
 			closure: sys2, confirms: 0},
 	}
 	for _, tt := range tests {
@@ -286,23 +327,23 @@ func TestRollback(t *testing.T) {
 	}{
 		{opCase: opCase{name: "one generation back", gens: twoGens,
 			want: state{sys1, 1, twoGens}},
-			res: &runtime.ActivateResult{Previous: sys2, Current: sys1}},
+			res: &runtime.ActivateResult{Previous: sys2, Current: sys1, Generation: 1, Boot: sys1}},
 		{opCase: opCase{name: "no older generation", gens: oneGen,
 			want: state{sys1, 1, oneGen},
 			err:  "rollback failed: no previous generation to roll back to"}},
 		{opCase: opCase{name: "the older system fails to switch", gens: twoGens,
 			fault: func(f *fakeHost, _ context.CancelFunc) { f.failSwitch = map[string]int{sys1: 3} },
 			want:  state{sys2, 1, twoGens},
-			err:   "web: rollback failed: " + sys1 + "/bin/switch-to-configuration switch exited with status 3"}},
+			err:   "web: rollback failed: switch-to-configuration switch exited with status 3"}},
 		{opCase: opCase{name: "connection drops while switching", gens: twoGens,
 			fault: func(f *fakeHost, _ context.CancelFunc) { f.dropActivate = true },
 			want:  state{sys1, 1, twoGens}},
-			res: &runtime.ActivateResult{Previous: sys2, Current: sys1}},
+			res: &runtime.ActivateResult{Previous: sys2, Current: sys1, Generation: 1, Boot: sys1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, e, _, ctx := tt.setup(t)
-			res, err := e.Rollback(ctx, testH)
+			res, err := e.Rollback(ctx, testH, nil)
 			tt.check(t, f, err)
 			if !reflect.DeepEqual(res, tt.res) {
 				t.Errorf("result %+v, want %+v", res, tt.res)
@@ -318,20 +359,8 @@ func TestPrivilege(t *testing.T) {
 		user string
 		want []string
 	}{
-		{"root", []string{
-			"readlink /run/current-system",
-			"readlink /nix/var/nix/profiles/system",
-			"nix-env --profile /nix/var/nix/profiles/system --set " + sys3,
-			"sh -c fleet-activate",
-			"readlink /run/current-system",
-		}},
-		{"deploy", []string{
-			"readlink /run/current-system",
-			"readlink /nix/var/nix/profiles/system",
-			"sudo nix-env --profile /nix/var/nix/profiles/system --set " + sys3,
-			"sudo sh -c fleet-activate",
-			"readlink /run/current-system",
-		}},
+		{"root", []string{"sh -c fleet-activate"}},
+		{"deploy", []string{"sudo sh -c fleet-activate"}},
 	} {
 		t.Run(tt.user, func(t *testing.T) {
 			f, e, _, ctx := opCase{user: tt.user, gens: twoGens}.setup(t)
@@ -388,7 +417,7 @@ func TestHostPerMachine(t *testing.T) {
 	if _, err := e.Activate(ctx, testH, sys3, runtime.ActivateOptions{Goal: "switch"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Rollback(ctx, testH); err != nil {
+	if _, err := e.Rollback(ctx, testH, nil); err != nil {
 		t.Fatal(err)
 	}
 	if built != 2 {
@@ -402,7 +431,7 @@ func commands(f *fakeHost) []string {
 	defer f.mu.Unlock()
 	var out []string
 	for _, l := range f.log {
-		for _, s := range []string{ActivateScript, collectScript, confirmScript, rebootScript} {
+		for _, s := range []string{ActivateScript, collectScript, confirmScript, outcomeScript, previousScript, rebootScript} {
 			if i := strings.Index(l, s); i >= 0 {
 				name, _, _ := strings.Cut(strings.TrimSpace(l[i+len(s):]), " ")
 				l = l[:i] + name
@@ -422,4 +451,111 @@ func count(f *fakeHost, s string) int {
 		}
 	}
 	return n
+}
+
+// TestRollbackToRecord: rollback returns to what the host ran before
+// this run, not to "profile minus one", and deletes the generation the
+// run added, so that no later rollback lands on it.
+func TestRollbackToRecord(t *testing.T) {
+	tests := []struct {
+		opCase
+		goal string
+		res  *runtime.ActivateResult
+	}{
+		{opCase: opCase{name: "after a switch: back to the previous system, its generation deleted", gens: twoGens,
+			want: state{sys2, 4, with(twoGens, 4, sys2)}},
+			goal: "switch", res: &runtime.ActivateResult{Previous: sys3, Current: sys2, Generation: 4, Boot: sys2}},
+		{opCase: opCase{name: "after a test: back to what ran, not one generation older", gens: twoGens,
+			want: state{sys2, 2, twoGens}},
+			goal: "test", res: &runtime.ActivateResult{Previous: sys3, Current: sys2, Generation: 2, Boot: sys2}},
+		{opCase: opCase{name: "after failed units: back, the failed generation deleted", gens: twoGens,
+			fault: func(f *fakeHost, _ context.CancelFunc) { f.unitsFailed = map[string]bool{sys3: true} },
+			want:  state{sys2, 4, with(twoGens, 4, sys2)}},
+			goal: "switch", res: &runtime.ActivateResult{Previous: sys3, Current: sys2, Generation: 4, Boot: sys2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, e, _, ctx := tt.setup(t)
+			if _, err := e.Activate(ctx, testH, sys3, runtime.ActivateOptions{Goal: tt.goal}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := e.Rollback(ctx, testH, nil)
+			tt.check(t, f, err)
+			if !reflect.DeepEqual(res, tt.res) {
+				t.Errorf("result %+v, want %+v", res, tt.res)
+			}
+		})
+	}
+}
+
+// TestActivateLocks: another deploy holding the host lock makes the
+// session wait, saying whose deploy it waits for, or with NoWait fail at
+// once, changing nothing.
+func TestActivateLocks(t *testing.T) {
+	const holder = "started at 2026-01-01T00:00:00Z by ops@laptop (run abc)"
+	for _, noWait := range []bool{false, true} {
+		t.Run(fmt.Sprint("noWait=", noWait), func(t *testing.T) {
+			f, e, _, _ := opCase{gens: twoGens}.setup(t)
+			f.lockedBy = holder
+			e.opts.NoWait = noWait
+			var logs []string
+			_, err := e.Activate(context.Background(), testH, sys3, runtime.ActivateOptions{Goal: "switch",
+				Log: func(msg string) { logs = append(logs, msg) }})
+			if noWait {
+				want := "web: activate failed: web is locked by the deploy " + holder + " (--no-wait)"
+				if err == nil || err.Error() != want {
+					t.Errorf("error %v\nwant %s", err, want)
+				}
+				if got := f.state(); got.Current != sys2 || got.Gen != 2 {
+					t.Errorf("host changed: %+v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{"waiting for the deploy " + holder + " to end"}; !slices.Equal(logs, want) {
+				t.Errorf("logs %q, want %q", logs, want)
+			}
+		})
+	}
+}
+
+// TestErrorsNameTheStep: no error pastes a remote script.
+func TestErrorsNameTheStep(t *testing.T) {
+	for name, fault := range map[string]func(*fakeHost){
+		"exit status":     func(f *fakeHost) { f.failSwitch = map[string]int{sys3: 1} },
+		"lost for good":   func(f *fakeHost) { f.dropActivate, f.downAfterDrop = true, 1<<30 },
+		"host lost state": func(f *fakeHost) { f.dropActivate, f.forget = true, true },
+		"unreachable":     func(f *fakeHost) { f.down = 1 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, e, _, ctx := opCase{gens: twoGens}.setup(t)
+			fault(f)
+			_, err := e.Activate(ctx, testH, sys3, runtime.ActivateOptions{Goal: "switch"})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, s := range []string{ActivateScript, collectScript, runnerScript} {
+				if strings.Contains(err.Error(), firstLine(s)) || strings.Contains(err.Error(), "flock") {
+					t.Errorf("the error pastes a script: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// TestScrub: a remote error names the script by its $0, not its text.
+func TestScrub(t *testing.T) {
+	m := &machine{h: testH}
+	for _, s := range []string{ActivateScript, collectScript, confirmScript, outcomeScript} {
+		cmd, err := shell.Join("sudo", "-n", "--", "sh", "-c", s, "fleet-x", "/run/fleet/r-web", "a b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.scrub(fmt.Errorf("ssh web: %s: %w", cmd, remote.ErrConnLost))
+		if want := "ssh web: sudo -n -- fleet-x /run/fleet/r-web 'a b': ssh connection lost"; got != want {
+			t.Errorf("scrub:\n got %q\nwant %q", got, want)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/fleet-deploy/fleet/internal/localnix"
 	"github.com/fleet-deploy/fleet/internal/nixgen"
+	"github.com/fleet-deploy/fleet/internal/nixserve"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -49,6 +49,11 @@ func (e *Executor) Build(ctx context.Context, hosts []*runtime.Host) (map[string
 		}
 	}
 	build(here, e.buildHere)
+	for _, h := range here {
+		if p, ok := out[h.Name]; ok {
+			e.paths.want(p) // for the pushes: one query for all
+		}
+	}
 	build(there, e.buildThere)
 	return out, errors.Join(errs...)
 }
@@ -61,13 +66,18 @@ func (e *Executor) buildThere(ctx context.Context, hosts []*runtime.Host) (map[s
 	if err != nil {
 		return nil, err
 	}
+	e.paths.want(drvs...)
 	paths, errs := make([]string, len(hosts)), make([]error, len(hosts))
 	var g errgroup.Group
 	for i, h := range hosts {
 		g.Go(func() error {
 			m, err := e.machine(h)
+			var drv []*nixserve.PathInfo
 			if err == nil {
-				paths[i], err = m.realise(ctx, drvs[i])
+				drv, err = e.paths.of(ctx, drvs[i])
+			}
+			if err == nil {
+				paths[i], err = m.realise(ctx, drvs[i], drv)
 			}
 			errs[i] = hostErr(h, "build", err)
 			return nil
@@ -89,12 +99,8 @@ func built(hosts []*runtime.Host, paths []string, errs []error) map[string]strin
 }
 
 // realise copies drv's closure to the machine and builds it there.
-func (m *machine) realise(ctx context.Context, drv string) (string, error) {
-	paths, err := closurePaths(ctx, drv)
-	if err != nil {
-		return "", err
-	}
-	if _, err := m.copy(ctx, paths, nil); err != nil {
+func (m *machine) realise(ctx context.Context, drv string, closure []*nixserve.PathInfo) (string, error) {
+	if _, err := m.copy(ctx, closure, nil); err != nil {
 		return "", fmt.Errorf("copying the derivation: %w", err)
 	}
 	out, err := m.run(ctx, asRoot, nil, "nix-store", "--realise", drv)
@@ -277,26 +283,6 @@ func (l *lineLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.all.String()
-}
-
-// closurePaths lists closure and its dependencies, dependencies first.
-func closurePaths(ctx context.Context, closure string) ([]string, error) {
-	out, err := exec.CommandContext(ctx, "nix-store", "--query", "--requisites", closure).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return nil, fmt.Errorf("nix-store --query --requisites %s: %s", closure, strings.TrimSpace(string(ee.Stderr)))
-		}
-		return nil, err
-	}
-	var paths []string
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if p := strings.TrimSpace(sc.Text()); p != "" {
-			paths = append(paths, p)
-		}
-	}
-	return paths, nil
 }
 
 // Evaluate returns the system each host would get now, without

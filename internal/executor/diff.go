@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"os/exec"
 	"path"
 	"slices"
 	"strconv"
@@ -83,14 +82,18 @@ func (e *Executor) Diff(ctx context.Context, h *runtime.Host, closure string) (*
 			old = append(old, l)
 		}
 	}
-	paths, err := closurePaths(ctx, closure)
+	infos, err := e.paths.of(ctx, closure) // the metadata the push uses too
 	if err != nil {
 		return nil, err
 	}
+	paths, size := make([]string, len(infos)), make(map[string]int64, len(infos))
+	for i, p := range infos {
+		paths[i], size[p.Path] = p.Path, p.NarSize
+	}
 	added, removed := setDiff(paths, old), setDiff(old, paths)
 	d.PathsAdded, d.PathsRemoved = len(added), len(removed)
-	if d.BytesAdded, err = sum(localSizes(ctx, added)); err != nil {
-		return nil, err
+	for _, p := range added {
+		d.BytesAdded += size[p]
 	}
 	if len(removed) > 0 {
 		out, err := m.run(ctx, asUser, strings.NewReader(strings.Join(removed, "\n")+"\n"), "xargs", "nix-store", "--query", "--size")
@@ -135,20 +138,6 @@ func setDiff(a, b []string) []string {
 		}
 	}
 	return out
-}
-
-// localSizes is `nix-store --query --size` of paths in this machine's
-// store, a few hundred paths per command.
-func localSizes(ctx context.Context, paths []string) (string, error) {
-	var b strings.Builder
-	for chunk := range slices.Chunk(paths, 500) {
-		out, err := exec.CommandContext(ctx, "nix-store", append([]string{"--query", "--size"}, chunk...)...).Output()
-		if err != nil {
-			return "", fmt.Errorf("nix-store --query --size: %w", err)
-		}
-		b.Write(out)
-	}
-	return b.String(), nil
 }
 
 // sum adds up the numbers of out, one a line.

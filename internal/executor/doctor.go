@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fleet-deploy/fleet/internal/remote"
+	"github.com/fleet-deploy/fleet/internal/tail"
 	"github.com/fleet-deploy/fleet/runtime"
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -114,8 +115,8 @@ func (e *Executor) Doctor(ctx context.Context, h *runtime.Host) []Check {
 		err := conn.Run(ctx, remote.Cmd{Argv: []string{"true"}, Sudo: true})
 		add("sudo", err, "sudo -n works for "+ep.User, fmt.Sprintf("let %s run sudo without a password (NOPASSWD in sudoers), or deploy with --ask-sudo-password", ep.User))
 	}
-	var out strings.Builder
-	err = conn.Run(ctx, remote.Cmd{Argv: []string{"sh", "-c", doctorScript}, Sudo: true, Stdout: &out})
+	out := tail.NewBuffer(64 << 10) // the answers are a few lines
+	err = conn.Run(ctx, remote.Cmd{Argv: []string{"sh", "-c", doctorScript}, Sudo: true, Stdout: out})
 	st := parseDoctor(out.String())
 	switch {
 	case err != nil && st["nix"] == "":

@@ -4,12 +4,15 @@
 // connection (ssh.go), or this machine itself for an allow_local host
 // (local.go).
 //
-// The operations — push (push.go), activate and rollback (activate.go),
-// run and exec (run.go), checks (check.go), reboot (reboot.go) and keys
-// (keys.go) — are methods of machine, the executor's view of one host,
-// and run their commands only through its Host. They are the same code
-// over SSH, locally and, in the tests, over a fake Host that keeps a
-// NixOS machine's state in memory. fleet doctor (doctor.go) diagnoses a
+// The operations — push (push.go: one `nix-store --serve --write` per
+// host, fed from the run's one local metadata query in pathinfos.go),
+// activate (activate.go, its remote scripts in scripts.go), the dead-man
+// confirmation and rollback (rollback.go), run and exec (run.go), checks
+// (check.go), reboot (reboot.go) and keys (keys.go) — are methods of
+// machine, the executor's view of one host, and run their commands only
+// through its Host. They are the same code over SSH, locally and, in the
+// tests, over a fake Host that keeps a NixOS machine's state in memory.
+// fleet doctor (doctor.go) diagnoses a
 // host over a connection of its own, from the same resolved endpoint and
 // privilege rule; fleet run's reachability check (reach.go) dials each
 // host the same way, once. fleet generations and rollback --to
@@ -21,6 +24,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"os"
+	"os/user"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +47,9 @@ type Options struct {
 	Builders string
 	// Log, when set, receives Nix's build output line by line.
 	Log func(line string)
+	// NoWait makes an activation fail at once when another deploy holds
+	// the host's lock, instead of waiting for it (run --no-wait).
+	NoWait bool
 	// EvalLimit is the most hosts one Nix evaluator process gets
 	// (chunks.go); 0 means what this machine's memory holds.
 	EvalLimit int
@@ -52,15 +61,19 @@ type Options struct {
 
 // Executor implements runtime.Executor. It is safe for concurrent use.
 type Executor struct {
-	opts  Options
-	runID string
-	clock clock
+	opts   Options
+	runID  string
+	holder string // "started at TIME by USER@HOST (run ID)", for host locks
+	clock  clock
 	// procs, when set, is how many evaluator processes run at once
 	// (tests); else one per core.
 	procs int
 	// newHost builds the Host of a host the first time a step needs it;
 	// the tests put a fake here.
 	newHost func(*runtime.Host) (Host, error)
+
+	// paths is the local metadata of what the run pushes (push.go).
+	paths pathInfos
 
 	mu       sync.Mutex
 	machines map[string]*machine // by host name
@@ -72,9 +85,11 @@ var _ runtime.Executor = (*Executor)(nil)
 func New(o Options) *Executor {
 	b := make([]byte, 6)
 	rand.Read(b)
+	id := hex.EncodeToString(b)
 	return &Executor{
 		opts:     o,
-		runID:    hex.EncodeToString(b),
+		runID:    id,
+		holder:   holderLine(id, time.Now()),
 		clock:    realClock{},
 		newHost:  func(h *runtime.Host) (Host, error) { return newHost(o.SSH, h) },
 		machines: map[string]*machine{},
@@ -88,7 +103,7 @@ func (e *Executor) machine(h *runtime.Host) (*machine, error) {
 	e.mu.Lock()
 	m, ok := e.machines[h.Name]
 	if !ok {
-		m = &machine{h: h, runID: e.runID, clock: e.clock}
+		m = &machine{h: h, runID: e.runID, clock: e.clock, holder: e.holder, noWait: e.opts.NoWait}
 		e.machines[h.Name] = m
 	}
 	e.mu.Unlock()
@@ -118,6 +133,29 @@ func (e *Executor) Close() error {
 	}
 	return nil
 }
+
+// holderLine says whose deploy holds a lock: when it started, who runs
+// it where, and its run id. It is one line of printable characters.
+func holderLine(id string, t time.Time) string {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	line := fmt.Sprintf("started at %s by %s@%s (run %s)", t.UTC().Format(time.RFC3339), who, host, id)
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, line)
+}
+
+// Holder is the line this run leaves in the locks it holds.
+func (e *Executor) Holder() string { return e.holder }
 
 // RunID names this run in state directories and the journal.
 func (e *Executor) RunID() string { return e.runID }

@@ -13,23 +13,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleet-deploy/fleet/internal/nixserve"
 	"github.com/fleet-deploy/fleet/internal/remote"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
 // fakeHost is a NixOS machine in memory, behind the Host interface: the
-// links the executor reads and writes (/run/current-system, the system
-// profile and its generations), the state directories of detached
-// activations with their dead-man watchdogs, and a boot id. It answers
-// exactly the commands the executor sends and fails the test on any
-// other. Its fault fields make the connection drop or new connections
-// fail at given points, without any waiting.
+// links the executor reads and writes (/run/current-system, the boot
+// entry, the system profile and its generations), the state directories
+// of detached activations (the runner's result, its dead-man window), the
+// host lock and a boot id. It answers exactly the commands the executor
+// sends and fails the test on any other. Its fault fields make the
+// connection drop or new connections fail at given points, without any
+// waiting.
 type fakeHost struct {
 	t    *testing.T
 	user string
 
 	mu      sync.Mutex
 	current string         // /run/current-system, "" for none
+	boot    string         // the boot entry, "" for none
 	gens    map[int]string // the system profile's generations
 	gen     int            // the profile's generation, 0 for none
 	acts    map[string]*activation
@@ -37,37 +40,49 @@ type fakeHost struct {
 	store   map[string]bool // the store paths it has, besides its systems
 	log     []string        // the commands run, "sudo " in front of privileged ones
 	redials int
+	stderr  string // what the command being run writes to stderr
 
 	// Faults.
-	failSwitch    map[string]int // switch-to-configuration's exit status, by closure
-	noopSwitch    bool           // switch-to-configuration exits 0 but changes nothing
-	dropActivate  bool           // the connection drops while activating; the activation goes on
-	forget        bool           // with dropActivate: the host loses the activation's state (a reboot wiped /run)
-	downAfterDrop int            // with dropActivate: the commands after the drop that find the host unreachable
-	down          int            // the next down commands (Run or Fresh) find the host unreachable
-	freshDown     int            // the next freshDown Freshes cannot connect (the old connection still works)
-	watchdogFirst bool           // the dead-man watchdog fires before fleet's confirmation arrives
-	onSwitch      func()         // called as switch-to-configuration starts
-	neverBack     bool           // a reboot does not come back
+	failSwitch    map[string]int  // switch-to-configuration's exit status, by closure (nothing changes)
+	unitsFailed   map[string]bool // switch-to-configuration switches, then exits 4
+	noopSwitch    bool            // switch-to-configuration exits 0 but changes nothing
+	nixosLocked   bool            // another switch-to-configuration holds NixOS's lock
+	lockedBy      string          // another deploy holds the host lock (until the session waited)
+	dropActivate  bool            // the connection drops while activating; the activation goes on
+	forget        bool            // with dropActivate: the host loses the activation's state (a reboot wiped /run)
+	downAfterDrop int             // with dropActivate: the commands after the drop that find the host unreachable
+	down          int             // the next down commands (Run or Fresh) find the host unreachable
+	freshDown     int             // the next freshDown Freshes cannot connect (the old connection still works)
+	watchdogFirst bool            // the dead-man watchdog fires before fleet's confirmation arrives
+	slowConfirm   bool            // the confirmation is recorded, but its answer never arrives
+	stillRunning  bool            // after an interrupt, the detached switch does not end in time
+	onSwitch      func()          // called as switch-to-configuration starts
+	neverBack     bool            // a reboot does not come back
 }
 
 // activation is the state directory of one detached activation.
 type activation struct {
-	status     int
+	result     string // the runner's result line
 	log        string
-	confirm    int    // seconds, 0 for no watchdog
-	prev       string // the watchdog's fallback
+	previous   string // what the host ran before the run
+	goal       string
+	prev       string // the dead-man fallback
+	prevGen    int
+	newGen     int
+	armed      bool // the dead-man window runs
 	decided    bool
+	confirmed  bool
 	rolledback string // the watchdog's report, once it rolled back
 }
 
-// newFake is a machine running system gens[gen], as user.
+// newFake is a machine running and booting system gens[gen], as user.
 func newFake(t *testing.T, user string, gen int, gens map[int]string) *fakeHost {
 	f := &fakeHost{t: t, user: user, gens: maps.Clone(gens), gen: gen, acts: map[string]*activation{}, bootID: "boot-1"}
 	if f.gens == nil {
 		f.gens = map[int]string{}
 	}
 	f.current = f.gens[gen]
+	f.boot = f.gens[gen]
 	return f
 }
 
@@ -106,19 +121,26 @@ func (f *fakeHost) do(ctx context.Context, cmd remote.Cmd, fresh bool) error {
 		f.freshDown--
 		return errors.New("fake: connection refused")
 	}
+	f.log = append(f.log, line)
+	if slices.Equal(cmd.Argv, nixserve.Command) {
+		return f.serve(cmd) // push_test.go
+	}
 	if cmd.Stdin != nil {
 		io.Copy(io.Discard, cmd.Stdin)
 	}
-	f.log = append(f.log, line)
+	f.stderr = ""
 	out, code, err := f.exec(ctx, cmd.Argv)
+	if cmd.Stderr != nil {
+		io.WriteString(cmd.Stderr, f.stderr)
+	}
 	if err != nil {
 		return err
 	}
+	if code != 0 {
+		return &remote.ExitError{Host: "fake", Command: line, Code: code, Stderr: f.stderr + out}
+	}
 	if cmd.Stdout != nil {
 		io.WriteString(cmd.Stdout, out)
-	}
-	if code != 0 {
-		return &remote.ExitError{Host: "fake", Command: line, Code: code, Stderr: out}
 	}
 	return nil
 }
@@ -138,28 +160,9 @@ func (f *fakeHost) exec(ctx context.Context, argv []string) (string, int, error)
 		switch {
 		case argv[1] == bootIDFile:
 			return f.bootID + "\n", 0, nil
-		case strings.HasSuffix(argv[1], "/rolledback"):
-			a := f.acts[strings.TrimSuffix(argv[1], "/rolledback")]
-			if a != nil && a.confirm > 0 && !a.decided {
-				f.watchdog(a) // fleet asks after the window: it has passed
-			}
-			if a == nil || a.rolledback == "" {
-				return "cat: no such file", 1, nil
-			}
-			return a.rolledback, 0, nil
 		}
 	case "sh":
 		return f.script(ctx, argv[2], argv[3:])
-	case "nix-store":
-		if len(argv) > 3 && argv[1] == "--check-validity" && argv[2] == "--print-invalid" {
-			var invalid strings.Builder
-			for _, p := range argv[3:] {
-				if !f.store[p] && !slices.Contains(slices.Collect(maps.Values(f.gens)), p) {
-					invalid.WriteString(p + "\n")
-				}
-			}
-			return invalid.String(), 0, nil
-		}
 	}
 	f.t.Errorf("fake host: unexpected command %q", argv)
 	return "unexpected command", 127, nil
@@ -230,19 +233,22 @@ func (f *fakeHost) set(closure string) {
 func (f *fakeHost) script(ctx context.Context, script string, args []string) (string, int, error) {
 	switch script {
 	case ActivateScript:
-		// fleet-activate dir closure goal confirm prev
-		dir, closure, goal, prev := args[1], args[2], args[3], args[5]
+		// fleet-activate dir closure goal confirm unit holder nowait bootloader drop
+		dir, closure, goal, nowait, drop := args[1], args[2], args[3], args[7], args[9]
 		confirm, _ := strconv.Atoi(args[4])
+		if f.lockedBy != "" {
+			if nowait == "1" {
+				f.stderr = "fleet-locked " + f.lockedBy + "\n"
+				return "", exitLocked, nil
+			}
+			f.stderr = "fleet-waiting " + f.lockedBy + "\n"
+			f.lockedBy = "" // that deploy ended meanwhile
+		}
 		if f.onSwitch != nil {
 			f.onSwitch()
 		}
-		if ctx.Err() != nil {
-			return "", 0, fmt.Errorf("fake: %w", ctx.Err())
-		}
-		a := &activation{confirm: confirm, prev: prev}
-		f.acts[dir] = a
-		a.log, a.status = f.switchTo(closure, goal)
-		if f.watchdogFirst && a.status == 0 {
+		a := f.runner(dir, closure, goal, confirm, drop)
+		if f.watchdogFirst && a.armed {
 			f.watchdog(a)
 		}
 		if f.dropActivate {
@@ -253,19 +259,51 @@ func (f *fakeHost) script(ctx context.Context, script string, args []string) (st
 			}
 			return "", 0, errLost
 		}
-		return a.log, a.status, nil
+		if ctx.Err() != nil { // the session was killed; the runner went on
+			return "", 0, fmt.Errorf("fake: %w", ctx.Err())
+		}
+		f.stderr += a.log
+		return a.result, 0, nil
 	case collectScript:
 		a := f.acts[args[1]]
 		if a == nil {
-			return "no activation state in " + args[1], 112, nil
+			f.stderr = "no activation started in " + args[1]
+			return "", exitNoState, nil
 		}
-		return a.log, a.status, nil
+		if f.stillRunning {
+			return "", 0, fmt.Errorf("fake: %w", context.DeadlineExceeded)
+		}
+		f.stderr = a.log
+		return a.result, 0, nil
 	case confirmScript:
 		a := f.acts[args[1]]
 		if a == nil || a.decided {
 			return "", 1, nil
 		}
-		a.decided = true
+		a.decided, a.confirmed = true, true
+		if f.slowConfirm {
+			return "", 0, fmt.Errorf("fake: %w", context.DeadlineExceeded)
+		}
+		return "", 0, nil
+	case outcomeScript:
+		a := f.acts[args[1]]
+		if a == nil {
+			return "", exitNoState, nil
+		}
+		if a.armed && !a.decided {
+			f.watchdog(a) // the runner's window ends before it answers
+		}
+		switch {
+		case a.confirmed:
+			return "confirmed\n" + f.current + "\n", 0, nil
+		case a.rolledback != "":
+			return "rolledback\n" + f.current + "\n" + a.rolledback, 0, nil
+		}
+		return "undecided\n" + f.current + "\n", 0, nil
+	case previousScript:
+		if a := f.acts[args[1]]; a != nil {
+			return a.previous + "\n", 0, nil
+		}
 		return "", 0, nil
 	case rebootScript:
 		if f.neverBack {
@@ -280,22 +318,107 @@ func (f *fakeHost) script(ctx context.Context, script string, args []string) (st
 	return "", 127, nil
 }
 
-// switchTo is closure's switch-to-configuration goal.
+// runner is the detached part of an activation, as runnerScript does it:
+// the profile, the switch, and the decision on what IS afterwards.
+func (f *fakeHost) runner(dir, closure, goal string, confirm int, drop string) *activation {
+	a := f.acts[dir]
+	if a == nil {
+		a = &activation{previous: f.current}
+		f.acts[dir] = a
+	}
+	*a = activation{previous: a.previous, goal: goal, prev: f.current, prevGen: f.gen}
+	status, decision := 0, ""
+	result := func() {
+		a.result = fmt.Sprintf("fleet-result\t%s\t%s\t%s\t%s\t%s\t%d\t%s\tfake\n", a.prev, f.current,
+			genStr(a.prevGen), genStr(f.gen), f.boot, status, decision)
+	}
+	if f.nixosLocked {
+		status, decision = 11, "locked"
+		a.log = "Could not acquire lock"
+		result()
+		return a
+	}
+	if (goal == "switch" || goal == "boot") && f.gens[f.gen] != closure {
+		f.set(closure)
+		a.newGen = f.gen
+	}
+	a.log, status = f.switchTo(closure, goal)
+	runs := (goal == "switch" || goal == "test") && f.current == closure ||
+		(goal == "switch" || goal == "boot") && f.boot == closure
+	restore := func() {
+		if a.newGen != 0 && a.prevGen != 0 {
+			f.gen = a.prevGen
+			delete(f.gens, a.newGen)
+			decision += "-restored"
+		}
+	}
+	switch {
+	case goal == "dry-activate":
+		decision = map[bool]string{true: "ok", false: "failed"}[status == 0]
+	case runs && status == 0:
+		decision = "ok"
+	case runs && (status == 2 || status == 4):
+		decision = "units-failed"
+	case runs:
+		decision = "switched-failed"
+	case status == 11:
+		decision = "locked"
+		restore()
+	default:
+		decision = "failed"
+		restore()
+	}
+	if n, _ := strconv.Atoi(drop); decision == "ok" && n != 0 && n != f.gen {
+		delete(f.gens, n)
+	}
+	a.armed = decision == "ok" && confirm > 0 && a.prev != "" && a.prev != closure && f.current == closure
+	result()
+	return a
+}
+
+func genStr(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+// switchTo is closure's switch-to-configuration goal: its output and
+// exit status.
 func (f *fakeHost) switchTo(closure, goal string) (string, int) {
 	if code := f.failSwitch[closure]; code != 0 {
 		return "switching to " + closure + ": failed", code
 	}
-	if (goal == "switch" || goal == "test") && !f.noopSwitch {
+	if f.noopSwitch {
+		return "switching to " + closure, 0
+	}
+	if goal == "switch" || goal == "boot" {
+		f.boot = closure
+	}
+	if goal == "switch" || goal == "test" {
 		f.current = closure
+	}
+	if f.unitsFailed[closure] && goal != "boot" {
+		return "switching to " + closure + "\nFailed to start fleet-test-failing.service", 4
 	}
 	return "switching to " + closure, 0
 }
 
-// watchdog is the dead-man switch of a, firing: it rolls back to a.prev.
+// watchdog is the dead-man switch of a, firing: it goes back to a.prev
+// and deletes the failed generation once the host switched away from it.
 func (f *fakeHost) watchdog(a *activation) {
 	a.decided = true
-	f.set(a.prev)
-	log, code := f.switchTo(a.prev, "switch")
+	if a.goal == "switch" {
+		if a.prevGen != 0 && f.gens[a.prevGen] == a.prev {
+			f.gen = a.prevGen
+		} else {
+			f.set(a.prev)
+		}
+	}
+	log, code := f.switchTo(a.prev, a.goal)
+	if code == 0 && a.newGen != 0 {
+		delete(f.gens, a.newGen)
+	}
 	a.rolledback = fmt.Sprintf("not confirmed: rolling back to %s\n%s\nexit %d\n", a.prev, log, code)
 }
 

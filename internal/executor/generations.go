@@ -18,7 +18,7 @@ type Generation struct {
 	Date    time.Time `json:"date"`    // when the generation was made
 	Closure string    `json:"closure"` // the system it points at
 	Current bool      `json:"current"` // the profile's current generation: what the next boot starts
-	Running bool      `json:"running"` // /run/current-system is its system
+	Running bool      `json:"running"` // /run/current-system is its system (one generation: the current one if it is, else the newest)
 }
 
 // generationsScript prints, in one session and without root, what nix-env
@@ -69,49 +69,38 @@ func parseGenerations(out string) []Generation {
 		}
 	}
 	sort.Slice(gens, func(i, j int) bool { return gens[i].Number < gens[j].Number })
+	runs := -1 // the generation marked running: the current one if it runs, else the newest that does
 	for i := range gens {
 		gens[i].Current = profile == fmt.Sprintf("system-%d-link", gens[i].Number)
-		gens[i].Running = running != "" && gens[i].Closure == running
+		if running != "" && gens[i].Closure == running && (runs < 0 || !gens[runs].Current) {
+			runs = i
+		}
+	}
+	if runs >= 0 {
+		gens[runs].Running = true
 	}
 	return gens
 }
 
-// RollbackTo switches h to its system generation gen (fleet rollback
-// --to): the system profile's current generation becomes gen (nix-env
-// --switch-generation, no new generation), then that system's
-// switch-to-configuration switch runs. If the switch fails the profile
-// is set back.
-func (e *Executor) RollbackTo(ctx context.Context, h *runtime.Host, gen int) (*runtime.ActivateResult, error) {
+// RollbackTo switches h to the system of its generation gen (fleet
+// rollback --to, rollback(h, to = gen)) in one activation session, as
+// Rollback does: that system becomes the profile's newest generation
+// (unless it is the current one already) and is switched to; a switch
+// that fails sets the profile back.
+func (e *Executor) RollbackTo(ctx context.Context, h *runtime.Host, gen int, log runtime.LogFunc) (*runtime.ActivateResult, error) {
 	m, err := e.machine(h)
-	if err != nil {
-		return nil, hostErr(h, "rollback", err)
-	}
-	prev, err := m.readlink(ctx, currentSystem)
 	if err != nil {
 		return nil, hostErr(h, "rollback", err)
 	}
 	target, err := m.readlink(ctx, "-f", fmt.Sprintf("%s-%d-link", systemProfile, gen))
 	if err != nil || !isStorePath(target) {
-		return nil, hostErr(h, "rollback", fmt.Errorf("the host has no system generation %d (fleet generations lists them)", gen))
+		return nil, m.stepErr("rollback", fmt.Errorf("the host has no system generation %d (fleet generations lists them)", gen), "")
 	}
-	was, err := m.generation(ctx)
+	r, err := m.session(ctx, "rollback", sessionArgs{dir: m.stateDir("-rollback"), closure: target, goal: "switch",
+		unit: m.unitName("fleet-rollback-"), log: log})
 	if err != nil {
-		return nil, hostErr(h, "rollback", err)
-	}
-	if _, err := m.run(ctx, asRoot, nil, "nix-env", "--profile", systemProfile, "--switch-generation", strconv.Itoa(gen)); err != nil {
-		return nil, hostErr(h, "rollback", fmt.Errorf("switching the system profile to generation %d: %w", gen, err))
-	}
-	dir := fmt.Sprintf("/run/fleet/%s-%s-rollback", m.runID, h.Name)
-	if err := m.switchTo(ctx, dir, target, "switch", 0, ""); err != nil {
-		if was != 0 && was != gen {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			m.run(rctx, asRoot, nil, "nix-env", "--profile", systemProfile, "--switch-generation", strconv.Itoa(was))
-			cancel()
-		}
-		if he, ok := err.(*runtime.HostError); ok {
-			he.Step = "rollback"
-		}
 		return nil, err
 	}
-	return &runtime.ActivateResult{Previous: prev, Current: target}, nil
+	m.record(r)
+	return m.judge("rollback", r)
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/fleet-deploy/fleet/internal/remote"
+	"github.com/fleet-deploy/fleet/internal/tail"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
@@ -47,9 +48,21 @@ func newHost(o remote.Options, h *runtime.Host) (Host, error) {
 // fleet.star says about it, and the Host that reaches it. The
 // operations (push.go, activate.go, ...) are its methods.
 type machine struct {
-	h     *runtime.Host
-	runID string
-	clock clock
+	h      *runtime.Host
+	runID  string
+	clock  clock
+	holder string // the host lock's holder line: when, who, which run
+	noWait bool   // fail at once when another deploy holds the host lock
+
+	// What this run did to the host, for Rollback: the system it ran
+	// before the run's first activation, and the profile generation the
+	// run added. rec guards them (a script may run steps on one host in
+	// parallel).
+	rec      sync.Mutex
+	previous string
+	recorded bool
+	added    int
+	units    int // transient units started, for their names
 
 	mu   sync.Mutex // guards host while Executor.machine builds it
 	host Host       // set before the machine is handed out
@@ -72,19 +85,24 @@ func (m *machine) sudo(p privilege) bool {
 	return bool(p) && needsSudo(m.host.User())
 }
 
-// run runs argv on the machine and returns its stdout. A non-zero exit
-// is a *remote.ExitError carrying the tail of stderr.
+// outputMax bounds what is kept of a remote command's stdout: its last
+// outputMax bytes. fleet's own commands print little; a host that prints
+// gigabytes must not take this machine's memory.
+const outputMax = 1 << 20
+
+// run runs argv on the machine and returns (the end of) its stdout. A
+// non-zero exit is a *remote.ExitError carrying the tail of stderr.
 func (m *machine) run(ctx context.Context, p privilege, stdin io.Reader, argv ...string) (string, error) {
-	var out strings.Builder
-	err := m.host.Run(ctx, remote.Cmd{Argv: argv, Sudo: m.sudo(p), Stdin: stdin, Stdout: &out})
+	out := tail.NewBuffer(outputMax)
+	err := m.host.Run(ctx, remote.Cmd{Argv: argv, Sudo: m.sudo(p), Stdin: stdin, Stdout: out})
 	return out.String(), err
 }
 
 // fresh runs argv on the machine over a new connection (Host.Fresh) and
 // returns its stdout.
 func (m *machine) fresh(ctx context.Context, p privilege, argv ...string) (string, error) {
-	var out strings.Builder
-	err := m.host.Fresh(ctx, remote.Cmd{Argv: argv, Sudo: m.sudo(p), Stdout: &out})
+	out := tail.NewBuffer(outputMax)
+	err := m.host.Fresh(ctx, remote.Cmd{Argv: argv, Sudo: m.sudo(p), Stdout: out})
 	return out.String(), err
 }
 

@@ -1,24 +1,28 @@
 package executor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
+	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
+	"github.com/fleet-deploy/fleet/internal/nar"
+	"github.com/fleet-deploy/fleet/internal/nixserve"
+	"github.com/fleet-deploy/fleet/internal/remote"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
-// Push copies the part of closure that h lacks: one round trip asks the
-// host which paths are missing, then `nix-store --export` of those, in
-// dependency order, streams into `nix-store --import` on the host over
-// the host's one SSH connection. An interrupted import leaves no
-// half-imported path: Nix registers a path only once it is complete.
+// Push copies the part of closure that h lacks, in one `nix-store
+// --serve --write` process on the host (internal/nixserve): it asks
+// which of the closure's paths the host has, then adds the others,
+// dependencies first, each NAR written here from the store (internal/nar)
+// as it streams. The paths' metadata comes from the run's one local
+// query (pathinfos.go); no local process runs per host. Nix registers a
+// path only once its NAR is complete and its hash checked, so an
+// interrupted push leaves no half path.
 func (e *Executor) Push(ctx context.Context, h *runtime.Host, closure string, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
 	if !isStorePath(closure) {
 		return nil, &runtime.HostError{Host: h.Name, Step: "push", Err: fmt.Errorf("%q is not a /nix/store path", closure)}
@@ -27,20 +31,23 @@ func (e *Executor) Push(ctx context.Context, h *runtime.Host, closure string, pr
 	if err != nil {
 		return nil, hostErr(h, "push", err)
 	}
-	res, err := m.push(ctx, closure, progress)
+	res, err := e.push(ctx, m, closure, progress)
 	return res, hostErr(h, "push", err)
 }
 
-func (m *machine) push(ctx context.Context, closure string, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
+func (e *Executor) push(ctx context.Context, m *machine, closure string, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
 	if m.h.BuildOnTarget {
 		// Built there: nothing to copy, but make sure it is there.
-		missing, err := m.missing(ctx, []string{closure})
-		if err == nil && len(missing) > 0 {
-			err = fmt.Errorf("%s is not in the host's store", closure)
-		}
+		err := m.serve(ctx, func(s *nixserve.Session) error {
+			valid, err := s.QueryValidPaths([]string{closure}, false, false)
+			if err == nil && !valid[closure] {
+				err = fmt.Errorf("%s is not in the host's store", closure)
+			}
+			return err
+		})
 		return &runtime.PushResult{Paths: 1}, err
 	}
-	paths, err := closurePaths(ctx, closure)
+	paths, err := e.paths.of(ctx, closure)
 	if err != nil {
 		return nil, err
 	}
@@ -48,97 +55,124 @@ func (m *machine) push(ctx context.Context, closure string, progress runtime.Pro
 }
 
 // copy sends those of paths (a closure, dependencies first) that the
-// machine lacks, telling progress (if any) the bytes sent.
-func (m *machine) copy(ctx context.Context, paths []string, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
-	missing, err := m.missing(ctx, paths)
-	if err != nil {
-		return nil, fmt.Errorf("asking which paths are missing: %w", err)
-	}
-	res := &runtime.PushResult{Paths: len(paths), Missing: len(missing)}
-	if len(missing) == 0 {
-		return res, nil
-	}
-	res.Bytes, err = m.stream(ctx, missing, progress)
+// machine lacks, telling progress (if any) the NAR bytes sent.
+func (m *machine) copy(ctx context.Context, paths []*nixserve.PathInfo, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
+	res := &runtime.PushResult{Paths: len(paths)}
+	err := m.serve(ctx, func(s *nixserve.Session) error {
+		names := make([]string, len(paths))
+		for i, p := range paths {
+			names[i] = p.Path
+		}
+		// lock: what the host has stays there (a temporary GC root) until
+		// the paths that need it have arrived. substitute: the host first
+		// fetches what its substituters have of the rest; the answer
+		// counts those in, so only what they lack is sent. (Nix logs a
+		// failed substitution as a warning and answers all the same.)
+		valid, err := s.QueryValidPaths(names, true, m.h.Substitute)
+		if err != nil {
+			return fmt.Errorf("asking which paths are missing: %w", err)
+		}
+		var missing []nixserve.PathInfo
+		w := &progressWriter{report: progress, last: time.Now()}
+		for _, p := range paths {
+			if !valid[p.Path] {
+				missing = append(missing, *p)
+				w.total += p.NarSize
+			}
+		}
+		res.Missing = len(missing)
+		if len(missing) == 0 {
+			return nil
+		}
+		err = s.AddToStoreNars(missing, func(p nixserve.PathInfo, to io.Writer) error {
+			w.w, w.err = to, nil
+			if err := nar.Dump(w, p.Path); err != nil && w.err == nil {
+				return &localError{err} // this store, not the host
+			}
+			return w.err
+		})
+		res.Bytes = w.n
+		if err == nil {
+			progress.Report(w.n, w.total, "bytes")
+		}
+		return err
+	})
 	return res, err
 }
 
-// missing returns, in order, the paths the machine's store lacks: one
-// round trip.
-func (m *machine) missing(ctx context.Context, paths []string) ([]string, error) {
-	out, err := m.run(ctx, asRoot, nil, append([]string{"nix-store", "--check-validity", "--print-invalid"}, paths...)...)
-	if err != nil {
-		return nil, err
-	}
-	invalid := map[string]bool{}
-	for _, p := range strings.Fields(out) {
-		invalid[p] = true
-	}
-	var missing []string
-	for _, p := range paths {
-		if invalid[p] {
-			missing = append(missing, p)
-		}
-	}
-	return missing, nil
-}
-
-// stream pipes a local export of paths into an import on the machine.
-func (m *machine) stream(ctx context.Context, paths []string, progress runtime.ProgressFunc) (int64, error) {
+// serve runs `nix-store --serve --write` on the machine (as root) and
+// hands fn the session. The process's stdin and stdout are OS pipes, so
+// that a Host that runs a local process passes them on as they are and
+// returns when the process ends. When fn returns, the server's stdin is
+// closed: it exits, dropping any path whose NAR was cut short.
+//
+// The error is fn's when it is about this machine (a store path that
+// cannot be read); else the command's own (the host's words on stderr,
+// a lost connection, ctx) if it failed; else fn's.
+func (m *machine) serve(ctx context.Context, fn func(*nixserve.Session) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	exp := exec.CommandContext(ctx, "nix-store", append([]string{"--export"}, paths...)...)
-	pr, pw := io.Pipe()
-	var expErr bytes.Buffer
-	exp.Stdout = pw
-	exp.Stderr = &expErr
-	if err := exp.Start(); err != nil {
-		return 0, fmt.Errorf("nix-store --export: %w", err)
-	}
-	exported := make(chan error, 1)
-	go func() {
-		err := exp.Wait()
-		if err != nil {
-			err = fmt.Errorf("nix-store --export: %v: %s", err, strings.TrimSpace(expErr.String()))
-		}
-		pw.CloseWithError(err)
-		exported <- err
-	}()
-	total := int64(0)
-	if out, err := exec.CommandContext(ctx, "nix-store", append([]string{"--query", "--size"}, paths...)...).Output(); err == nil {
-		for _, f := range strings.Fields(string(out)) {
-			var n int64
-			fmt.Sscan(f, &n)
-			total += n
-		}
-	}
-	cr := &countingReader{r: pr, report: func(n int64) { progress.Report(n, total, "bytes") }}
-	_, err := m.run(ctx, asRoot, cr, "nix-store", "--import")
-	pr.CloseWithError(errors.New("import ended"))
-	cancel()
-	if xerr := <-exported; err == nil && xerr != nil && ctx.Err() == nil {
-		err = xerr
-	}
+	inR, inW, err := os.Pipe()
 	if err != nil {
-		return cr.n.Load(), fmt.Errorf("nix-store --import: %w", err)
+		return err
 	}
-	return cr.n.Load(), nil
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return err
+	}
+	ran := make(chan error, 1)
+	go func() {
+		err := m.host.Run(ctx, remote.Cmd{Argv: nixserve.Command, Sudo: m.sudo(asRoot), Stdin: inR, Stdout: outW})
+		inR.Close()  // our writes fail from now on,
+		outW.Close() // and our reads end
+		ran <- err
+	}()
+	err = fn(nixserve.Open(outR, inW))
+	outR.Close() // after an error, the server may still be writing an answer
+	inW.Close()
+	runErr := <-ran
+	if runErr != nil && !localFault(err) {
+		return runErr
+	}
+	return err
 }
 
-// countingReader counts the bytes of a push and reports them at most
-// ten times a second.
-type countingReader struct {
-	r      io.Reader
-	n      atomic.Int64
-	report func(int64)
-	last   time.Time
+// localFault reports whether err is about this machine: its store, not the
+// host or the connection.
+func localFault(err error) bool {
+	var local *localError
+	return errors.As(err, &local) || errors.Is(err, nixserve.ErrNARSize)
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	total := c.n.Add(int64(n))
-	if c.report != nil && (err != nil || time.Since(c.last) > 100*time.Millisecond) {
-		c.last = time.Now()
-		c.report(total)
+// localError is a failure of this machine's, not of the host or the
+// connection.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
+
+// progressWriter counts the bytes of a push and reports them at most
+// ten times a second. It keeps the error of the writer under it, to
+// tell the host's failures from this store's.
+type progressWriter struct {
+	w        io.Writer
+	err      error
+	n, total int64
+	report   runtime.ProgressFunc
+	last     time.Time
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.n += int64(n)
+	if err != nil {
+		p.err = err
+	}
+	if now := time.Now(); now.Sub(p.last) > 100*time.Millisecond {
+		p.last = now
+		p.report.Report(p.n, p.total, "bytes")
 	}
 	return n, err
 }

@@ -39,7 +39,7 @@ type Host struct {
 
 // Build says how a host's system is built.
 type Build struct {
-	// Kind is "nixos_system" or "attr".
+	// Kind is "nixos_system", "attr" or "colmena_node".
 	Kind string `json:"kind"`
 	// Summary is the one-line description plans show.
 	Summary string `json:"summary"`
@@ -53,6 +53,10 @@ type Build struct {
 	Modules *[]json.RawMessage `json:"modules,omitempty"`
 	// SpecialArgs are the names of the special_args, sorted.
 	SpecialArgs *[]string `json:"special_args,omitempty"`
+	// Node (kind "colmena_node") is the node of the colmena hive of
+	// Flake, or of the non-flake hive file Hive ("" for a flake's).
+	Node string `json:"node,omitempty"`
+	Hive string `json:"hive,omitempty"`
 }
 
 // JSON describes hosts; all is the whole inventory, which inventory()
@@ -68,7 +72,7 @@ func JSON(hosts, all []*runtime.Host) (*Inventory, error) {
 	for _, h := range hosts {
 		j := Host{
 			Name: h.Name, System: h.System, Deployable: h.Deployable(),
-			TargetUser: h.TargetUser, TargetPort: h.TargetPort,
+			TargetUser: h.User(), TargetPort: h.Port(),
 			AllowLocal: h.AllowLocal, BuildOnTarget: h.BuildOnTarget,
 			Tags: append([]string{}, h.Tags...),
 		}
@@ -86,6 +90,11 @@ func JSON(hosts, all []*runtime.Host) (*Inventory, error) {
 		}
 		j.Build.Summary = h.BuildDescription()
 		switch {
+		case h.NixOS != nil && h.NixOS.Colmena != nil:
+			j.Build.Kind = "colmena_node"
+			j.Build.Flake = h.NixOS.Flake
+			j.Build.Node = h.NixOS.Colmena.Node
+			j.Build.Hive = h.NixOS.Colmena.File
 		case h.NixOS != nil:
 			j.Build.Kind = "nixos_system"
 			j.Build.Flake = h.NixOS.Flake

@@ -8,6 +8,7 @@ package journal
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,9 +35,10 @@ type Record struct {
 	Step     string             `json:"step,omitempty"`   // the step that failed
 	Error    string             `json:"error,omitempty"`
 	Steps    map[string]float64 `json:"steps,omitempty"` // seconds per action
-	// Generation is the system generation a rollback went to (fleet
-	// rollback --to), 0 for the previous one.
-	Generation int `json:"generation,omitempty"`
+	// Generation is the system profile's generation after the step;
+	// Warning a caveat of a success ("switched, with failed units").
+	Generation int    `json:"generation,omitempty"`
+	Warning    string `json:"warning,omitempty"`
 }
 
 // DefaultDir is where the journal lives unless --state-dir says.
@@ -148,11 +150,12 @@ func (w *Writer) StepFinished(s *runtime.Step, err error, d time.Duration) {
 	}
 	r := Record{Host: s.Host, Event: "result", Goal: s.Goal, Closure: s.Closure, Steps: copySteps(hs.steps)}
 	if s.Action == "rollback" {
-		// A rollback switches (fleet rollback, rollback()): to the
-		// previous generation, or to Generation.
-		r.Goal, r.Generation = "switch", s.Generation
+		r.Goal = "switch" // what a rollback does (fleet rollback, rollback())
 	}
 	switch {
+	case err != nil && errors.Is(err, context.Canceled):
+		// "activation still running on HOST", or nothing started.
+		r.Result, r.Step, r.Error = "interrupted", string(s.Action), firstLine(err.Error())
 	case err != nil:
 		r.Result, r.Step, r.Error = "failed", string(s.Action), firstLine(err.Error())
 	case s.Result != nil && s.Result.Previous == s.Result.Current && s.Goal != "boot":
@@ -165,6 +168,9 @@ func (w *Writer) StepFinished(s *runtime.Step, err error, d time.Duration) {
 		if s.Result != nil {
 			r.Previous, r.Current = s.Result.Previous, s.Result.Current
 		}
+	}
+	if s.Result != nil && err == nil {
+		r.Generation, r.Warning = s.Result.Generation, s.Result.Warning
 	}
 	hs.finished = true
 	w.write(r)

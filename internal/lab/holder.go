@@ -116,6 +116,11 @@ func (h *Host) mounts() [][2]string {
 			m = append(m, [2]string{r + "/etc/" + f, "/etc/" + f})
 		}
 	}
+	if h.systemdRun != "" {
+		for _, t := range systemdTargets {
+			m = append(m, [2]string{r + systemdCopy, t})
+		}
+	}
 	// Root as the deployer sees it, symlinks resolved, as mount does.
 	real := r
 	if p, err := filepath.EvalSymlinks(r); err == nil {
@@ -125,6 +130,47 @@ func (h *Host) mounts() [][2]string {
 		return !covers(m[i][1], real) && covers(m[j][1], real)
 	})
 	return m
+}
+
+// The systemd stand-in: where the host's copy of it lives (under Root,
+// so that it is reachable whatever the mounts cover) and the binaries it
+// is bind-mounted over; the name it is called by selects the program.
+const systemdCopy = "/systemd-run"
+
+var systemdTargets = []string{"/usr/bin/systemd-run", "/usr/bin/systemctl"}
+
+// checkSystemdRun refuses the systemd path where it cannot be set up,
+// rather than falling back to a host without systemd silently.
+func checkSystemdRun(standin string) error {
+	if fi, err := os.Stat(standin); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("lab: the systemd-run stand-in %s: not a regular file (%v)", standin, err)
+	}
+	for _, t := range systemdTargets {
+		if _, err := os.Stat(t); err != nil {
+			return fmt.Errorf("lab: the systemd stand-in is bind-mounted over %s, which does not exist here (apt-get install systemd): %w", t, err)
+		}
+	}
+	return nil
+}
+
+// installSystemd copies the stand-in into the host's Root and creates
+// /run/systemd/system, which tells nixos-rebuild and fleet that systemd
+// runs.
+func (h *Host) installSystemd() error {
+	if h.systemdRun == "" {
+		return nil
+	}
+	data, err := os.ReadFile(h.systemdRun)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(h.Root+systemdCopy, data, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(h.Root+systemdCopy, 0o755); err != nil {
+		return err
+	}
+	return os.MkdirAll(h.Root+"/run/systemd/system", 0o755)
 }
 
 func covers(dir, path string) bool {

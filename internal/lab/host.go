@@ -31,8 +31,12 @@ type Host struct {
 	// HostKey is the public host key line ("ssh-ed25519 AAAA...").
 	HostKey string
 
-	aliases []string
-	lab     *Lab
+	aliases   []string
+	lab       *Lab
+	sshdExtra string // Options.SSHDConfig
+	// systemdRun is the stand-in systemd-run to install, "" for a host
+	// without systemd.
+	systemdRun string
 
 	mu         sync.Mutex
 	holder     *exec.Cmd // `sleep infinity` that keeps the namespaces alive
@@ -43,6 +47,10 @@ type Host struct {
 	daemon     *exec.Cmd // nix-daemon, if any
 	paused     bool
 }
+
+// Systemd reports whether the host has the systemd stand-in
+// (Options.SystemdRun).
+func (h *Host) Systemd() bool { return h.systemdRun != "" }
 
 func (h *Host) String() string { return h.Name + "(" + h.Addr + ")" }
 

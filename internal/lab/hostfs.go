@@ -181,6 +181,9 @@ func (h *Host) prepare(b bins, base *baseEtc, clientPub string) error {
 			return err
 		}
 	}
+	if err := h.installSystemd(); err != nil {
+		return err
+	}
 	for _, u := range labUsers {
 		home := r + "/home/" + u.name
 		if err := os.MkdirAll(home, 0o700); err != nil {

@@ -80,6 +80,18 @@ type Options struct {
 	// (as on NixOS: root uses the store directly, other users such as nixos
 	// go through the daemon). Without it only root can use a host's store.
 	NoNixDaemon bool
+	// SystemdRun, when set, is the path of the systemd-run stand-in
+	// (testdata/lab/systemd-run, see testdata/lab/systemd-standin.md): in
+	// every host it is bind-mounted over /usr/bin/systemd-run and
+	// /usr/bin/systemctl, and /run/systemd/system exists, so that the host
+	// looks like one where systemd runs. Without it a host has no systemd
+	// (the deployer's systemd-run, which cannot reach a manager there).
+	SystemdRun string
+	// SSHDConfig is extra sshd_config text for every host, placed before
+	// the lab's own lines so that its values win (sshd takes the first
+	// value of a keyword); paths are as seen inside the host (Root+"/etc"
+	// is its /etc). No Match blocks.
+	SSHDConfig string
 }
 
 // Lab is a running set of hosts.
@@ -151,6 +163,11 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 	if err := checkHostNames(opts.Hosts); err != nil {
 		return nil, err
 	}
+	if opts.SystemdRun != "" {
+		if err := checkSystemdRun(opts.SystemdRun); err != nil {
+			return nil, err
+		}
+	}
 	base, err := readBaseEtc()
 	if err != nil {
 		return nil, err
@@ -192,6 +209,9 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 			Port: 22,
 			Root: filepath.Join(l.Dir, "hosts", n),
 			lab:  l,
+
+			sshdExtra:  opts.SSHDConfig,
+			systemdRun: opts.SystemdRun,
 		})
 	}
 	if err := l.addAliases(opts.Aliases); err != nil {

@@ -315,3 +315,49 @@ func TestConcurrentLabs(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemdStandin: with Options.SystemdRun a host finds the stand-in
+// however it calls systemd-run or systemctl, and /run/systemd/system
+// exists; without it, neither (the "no systemd" path). A unit started
+// through SSH outlives the session.
+func TestSystemdStandin(t *testing.T) {
+	labtest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	standin, _ := filepath.Abs("../../testdata/lab/systemd-run")
+	l, err := lab.Start(ctx, lab.Options{Hosts: []string{"sd"}, SystemdRun: standin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	plain, err := lab.Start(ctx, lab.Options{Hosts: []string{"nosd"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+
+	if !l.Host("sd").Systemd() || plain.Host("nosd").Systemd() {
+		t.Errorf("Systemd(): %v, %v", l.Host("sd").Systemd(), plain.Host("nosd").Systemd())
+	}
+	const probe = `for p in "$(command -v systemd-run)" /usr/bin/systemd-run "$(command -v systemctl)"; do grep -q 'lab stand-in' "$p" && echo standin || echo real; done; test -d /run/systemd/system && echo dir || echo nodir`
+	for _, tt := range []struct {
+		l    *lab.Lab
+		host string
+		want string
+	}{
+		{l, "sd", "standin\nstandin\nstandin\ndir"},
+		{plain, "nosd", "real\nreal\nreal\nnodir"},
+	} {
+		if got := mustSSH(t, tt.l, "root@"+tt.host, probe); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.host, got, tt.want)
+		}
+	}
+	mustSSH(t, l, "root@sd", "systemd-run --quiet --unit=lab-probe sh -c 'echo $$ >/tmp/unit.pid; exec sleep 30'")
+	if got := mustSSH(t, l, "root@sd", "systemctl is-active lab-probe"); got != "active" {
+		t.Errorf("is-active after the session ended: %q", got)
+	}
+	// Outside the host, the deployer's own binaries are untouched.
+	if data, _ := os.ReadFile("/usr/bin/systemd-run"); bytes.Contains(data, []byte("lab stand-in")) {
+		t.Errorf("the stand-in leaked onto the deployer's /usr/bin/systemd-run")
+	}
+}

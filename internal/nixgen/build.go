@@ -3,7 +3,6 @@ package nixgen
 import (
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/fleet-deploy/fleet/internal/flakeref"
@@ -57,38 +56,19 @@ func Build(hosts []*runtime.Host, overrides map[string]string) (string, []string
 // flake's own flake.nix that are overridden are never fetched, so a flake
 // pinned to github can be built offline against local stand-ins.
 func inputsExpr(i int, ref string, overrides map[string]string) (string, error) {
-	names := make([]string, 0, len(overrides))
-	for n := range overrides {
-		names = append(names, n)
+	o, err := flakeref.Overrides(overrides)
+	if err != nil {
+		return "", err
 	}
-	sort.Strings(names)
-	var o strings.Builder
-	o.WriteString("{ ")
-	for _, n := range names {
-		an, err := nixenc.AttrName(n)
-		if err != nil {
-			return "", err
-		}
-		url, err := flakeref.URL(overrides[n])
-		if err != nil {
-			return "", fmt.Errorf("--override-input %s: %w", n, err)
-		}
-		lit, err := nixenc.String(url)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(&o, "%s = builtins.getFlake %s; ", an, lit)
-	}
-	o.WriteString("}")
 	if !filepath.IsAbs(ref) {
-		return fmt.Sprintf("flake%d.inputs // %s", i, o.String()), nil
+		return fmt.Sprintf("flake%d.inputs // %s", i, o), nil
 	}
 	file, err := nixenc.String(filepath.Join(ref, "flake.nix"))
 	if err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("let o = %s; declared = (import (/. + %s)).inputs or {}; in builtins.mapAttrs (n: _: o.${n} or flake%d.inputs.${n}) declared // o",
-		o.String(), file, i), nil
+		o, file, i), nil
 }
 
 // attrPath renders "nixosConfigurations.envy" as a Nix selection; a

@@ -29,7 +29,8 @@ func (p policy) inFile() bool { return p.flake != "" }
 type generator struct {
 	policy
 	values   *values
-	flakes   map[string]int // flake reference -> its variable's number
+	flakes   map[string]int    // flake reference -> its variable's number
+	hives    map[string]string // colmena hive -> its variable (colmena.go)
 	lets     strings.Builder
 	warnings []string
 }
@@ -91,6 +92,9 @@ func (g *generator) flake(ref string) (self, inputs string, err error) {
 // as ".config.system.build.toplevel") is not empty. Every line but the
 // first is indented for an attribute of the top-level set.
 func (g *generator) nixosSystem(h *runtime.Host, sel string) (string, error) {
+	if h.NixOS.Colmena != nil {
+		return g.colmenaNode(h, sel)
+	}
 	self, inputs, err := g.flake(h.NixOS.Flake)
 	if err != nil {
 		return "", fmt.Errorf("host %s: flake: %w", h.Name, err)

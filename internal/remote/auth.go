@@ -76,6 +76,7 @@ type identity struct {
 	signers   []ssh.Signer  // certificate signer first, if any
 	pub       ssh.PublicKey // known even for an encrypted key, if possible
 	encrypted bool
+	pubOnly   bool // the file is a public key: its private key must be in the agent
 }
 
 // loadKeys reads the agent's keys, then the identity files. Missing identity
@@ -106,6 +107,7 @@ func loadKeys(e Endpoint) (*keySet, error) {
 	}
 
 	inAgent := map[string]bool{}
+	var agentSigners []ssh.Signer
 	if e.AgentSocket != "" {
 		conn, err := net.DialTimeout("unix", e.AgentSocket, 5*time.Second)
 		if err != nil {
@@ -118,6 +120,7 @@ func loadKeys(e Endpoint) (*keySet, error) {
 				ks.problems = append(ks.problems, fmt.Sprintf("ssh-agent at %s: %v", e.AgentSocket, err))
 			}
 			signers, serr := ac.Signers()
+			agentSigners = signers
 			if err == nil && serr != nil {
 				ks.problems = append(ks.problems, fmt.Sprintf("ssh-agent at %s: %v", e.AgentSocket, serr))
 			}
@@ -156,6 +159,12 @@ func loadKeys(e Endpoint) (*keySet, error) {
 	}
 
 	for _, id := range ids {
+		if id.pubOnly {
+			if !inAgent[string(id.pub.Marshal())] {
+				ks.problems = append(ks.problems, fmt.Sprintf("identity file %s is a public key, and no ssh-agent holds its private key", id.path))
+			}
+			continue
+		}
 		if id.encrypted {
 			if id.pub == nil || !inAgent[string(id.pub.Marshal())] {
 				ks.encrypted = append(ks.encrypted, id.path)
@@ -166,7 +175,52 @@ func loadKeys(e Endpoint) (*keySet, error) {
 			add(s, fmt.Sprintf("%s (%s %s)", id.path, s.PublicKey().Type(), ssh.FingerprintSHA256(s.PublicKey())))
 		}
 	}
+	ks.addCertificates(e.CertificateFiles, agentSigners, ids)
 	return ks, nil
+}
+
+// addCertificates puts the CertificateFiles first, each signed with the
+// matching private key: an identity file's, else the agent's.
+func (ks *keySet) addCertificates(files []string, agentSigners []ssh.Signer, ids []identity) {
+	var signers []ssh.Signer
+	var tried []string
+	for _, f := range files {
+		pk := readPublicKey(f)
+		cert, ok := pk.(*ssh.Certificate)
+		if !ok {
+			if _, err := os.Stat(f); err == nil {
+				ks.problems = append(ks.problems, fmt.Sprintf("certificate file %s: not an SSH certificate", f))
+			}
+			continue
+		}
+		key := string(cert.Key.Marshal())
+		var signer ssh.Signer
+		for _, id := range ids {
+			for _, s := range id.signers {
+				if string(s.PublicKey().Marshal()) == key {
+					signer = s
+				}
+			}
+		}
+		for _, s := range agentSigners {
+			if signer == nil && string(s.PublicKey().Marshal()) == key {
+				signer = s
+			}
+		}
+		if signer == nil {
+			ks.problems = append(ks.problems, fmt.Sprintf("certificate file %s: no identity file or agent key has its private key", f))
+			continue
+		}
+		cs, err := ssh.NewCertSigner(cert, signer)
+		if err != nil {
+			ks.problems = append(ks.problems, fmt.Sprintf("certificate file %s: %v", f, err))
+			continue
+		}
+		signers = append(signers, cs)
+		tried = append(tried, fmt.Sprintf("%s (%s %s)", f, cert.Type(), ssh.FingerprintSHA256(cert.Key)))
+	}
+	ks.signers = append(signers, ks.signers...)
+	ks.tried = append(tried, ks.tried...)
 }
 
 func loadIdentity(path string) (identity, error) {
@@ -186,6 +240,12 @@ func loadIdentity(path string) (identity, error) {
 		}
 		return id, nil
 	case err != nil:
+		// A public key (the 1Password style: the private key lives in the
+		// agent) selects that agent key.
+		if pk, _, _, _, perr := ssh.ParseAuthorizedKey(b); perr == nil {
+			id.pub, id.pubOnly = pk, true
+			return id, nil
+		}
 		return id, fmt.Errorf("identity file %s: %v", path, err)
 	}
 	id.pub = signer.PublicKey()

@@ -2,7 +2,8 @@ package remote
 
 // This file is Resolve: from a Target and the run's Options to an
 // Endpoint, by way of ssh_config. The steps are split by concern:
-// config_files.go reads (and caches) the files, config_options.go applies
+// config_sshg.go asks `ssh -G`, config_files.go is fleet's own reader
+// for when there is no ssh binary, config_options.go applies
 // the options, one function per option or group, all called from the
 // table below, config_knownhosts.go the known_hosts and host key options,
 // config_jump.go follows ProxyJump, config_paths.go expands ~ and %
@@ -11,7 +12,10 @@ package remote
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -36,8 +40,17 @@ type Options struct {
 	IdentityFiles []string
 	// ConnectionAttempts is how many times Dial tries to connect before
 	// giving up, when connecting fails in a way worth retrying (refused,
-	// reset, timed out); 0 takes the config's ConnectionAttempts, else 3.
+	// reset, timed out); 0 takes the config's ConnectionAttempts, else 1
+	// (ssh's default).
 	ConnectionAttempts int
+	// SSHBinary is the OpenSSH client whose `ssh -G` says what the config
+	// files mean; "" looks for ssh on $PATH, "none" uses fleet's own
+	// reader (also used when there is no ssh).
+	SSHBinary string
+	// Warn receives the config problems that do not stop the run (a Match
+	// criterion fleet's own reader does not know); nil prints them to
+	// stderr, each text once per process.
+	Warn func(string) `json:"-"`
 	// SudoPassword, when non-nil, is typed to sudo for Cmd.Sudo commands of
 	// non-root users (`sudo -S`) instead of running `sudo -n`. It applies to
 	// the target host, never to jump hosts, and is never printed.
@@ -48,33 +61,42 @@ type Options struct {
 // over ssh_config, as `ssh -l USER -p PORT HOST` would.
 type Target struct {
 	Host string // ssh_config alias or address
-	User string // default: config User, else root
+	User string // default: config User, else root (colmena's default; ssh's is the local user)
 	Port int    // default: config Port, else 22
 }
 
 // Resolve applies ssh_config to a target: HostName, User, Port,
-// IdentityFile, IdentitiesOnly, IdentityAgent, UserKnownHostsFile,
-// GlobalKnownHostsFile, HostKeyAlias, HashKnownHosts, StrictHostKeyChecking,
-// ConnectTimeout, ConnectionAttempts, ServerAliveInterval,
-// ServerAliveCountMax and ProxyJump.
+// ProxyJump, ProxyCommand, IdentityFile, CertificateFile, IdentitiesOnly,
+// IdentityAgent, UserKnownHostsFile, GlobalKnownHostsFile, HostKeyAlias,
+// HashKnownHosts, StrictHostKeyChecking, ConnectTimeout,
+// ConnectionAttempts, BindAddress, ServerAliveInterval and
+// ServerAliveCountMax.
+//
+// What the files say is asked of OpenSSH itself when an `ssh` binary is
+// there (`ssh -G`, which does not connect: see config_sshg.go), so that
+// Match, Include, CanonicalizeHostname and tokens are evaluated exactly as
+// `ssh` would; without one, fleet's own reader (config_files.go) does it.
 //
 // ProxyJump ("host1,user@host2:port", or "none") fills Endpoint.Jumps, as
 // ssh does: every jump host is resolved through the same ssh_config and
-// Options, the first one's own ProxyJump is honoured (recursively), the
-// later ones' are not (ssh passes them -J). A jump list that comes back to
-// a host it is resolving is an error naming the loop. ProxyCommand is not
-// supported and is reported as an error rather than ignored.
+// Options, the first one's own ProxyJump (or ProxyCommand) is honoured,
+// recursively, the later ones' are not (ssh passes them -J). A jump list
+// that comes back to a host it is resolving is an error naming the loop.
+// ProxyCommand fills Endpoint.ProxyCommand, its tokens expanded; whichever
+// of the two is obtained first wins, as in ssh.
 //
-// Each config file is parsed once per process (again only once it has
-// changed), so Resolve may be called for every connection. It is safe for
-// concurrent use.
+// It is safe for concurrent use.
 func Resolve(o Options, t Target) (Endpoint, error) {
+	if t.Host == "" {
+		return Endpoint{}, errors.New("remote: empty host")
+	}
 	env := newLocalEnv()
-	cfg, err := loadConfig(o.ConfigFiles, env)
+	src, err := newSource(o, env)
 	if err != nil {
 		return Endpoint{}, err
 	}
-	e, err := resolveChain(o, cfg, env, t, nil)
+	defer src.close()
+	e, err := resolveChain(o, src, env, t, nil)
 	if err != nil {
 		return Endpoint{}, err
 	}
@@ -82,11 +104,69 @@ func Resolve(o Options, t Target) (Endpoint, error) {
 	return e, nil
 }
 
+// source says what ssh_config sets for one target (given User and Port
+// count as set on ssh's command line).
+type source interface {
+	lookup(t Target) (settings, error)
+	close()
+	// fromSSH reports whether the settings are ssh -G's (expanded,
+	// with ssh's defaults filled in).
+	fromSSH() bool
+}
+
+// newSource picks ssh -G when there is an ssh binary, else fleet's own
+// reader.
+func newSource(o Options, env *localEnv) (source, error) {
+	if bin := findSSH(o); bin != "" {
+		return &sshG{bin: bin, o: o, env: env}, nil
+	}
+	files, err := loadConfig(o.ConfigFiles, env)
+	if err != nil {
+		return nil, err
+	}
+	return &ownReader{files: files, env: env, warn: o.warn}, nil
+}
+
+func (g *sshG) fromSSH() bool { return true }
+
+// ownReader is fleet's own reading of the files.
+type ownReader struct {
+	files []*configFile
+	env   *localEnv
+	warn  func(string)
+}
+
+func (r *ownReader) lookup(t Target) (settings, error) {
+	s, err := evaluate(r.files, r.env, t, r.warn)
+	if err == nil && s.get("canonicalizehostname") != "" && !strings.EqualFold(s.get("canonicalizehostname"), "no") {
+		r.warn(fmt.Sprintf("ssh_config for %s: CanonicalizeHostname is applied only with the ssh binary installed", t.Host))
+	}
+	return s, err
+}
+func (r *ownReader) close()        {}
+func (r *ownReader) fromSSH() bool { return false }
+
+// warnings already printed in this process: one per text, not one per host.
+var warned sync.Map
+
+// warn reports a problem of the config that does not stop the run.
+func (o Options) warn(msg string) {
+	if o.Warn != nil {
+		o.Warn(msg)
+		return
+	}
+	if _, dup := warned.LoadOrStore(msg, true); dup {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "warning: %s\n", msg)
+}
+
 // hostConfig is what applies to one host: the run's Options and the
 // ssh_config values for its name. Every option is applied through it.
 type hostConfig struct {
 	o   Options
-	cfg *sshConfig
+	s   settings
+	ssh bool // s is ssh -G's
 	env *localEnv
 	t   Target
 
@@ -100,26 +180,31 @@ var options = []func(*hostConfig, *Endpoint) error{
 	(*hostConfig).hostName,
 	(*hostConfig).user,
 	(*hostConfig).port,
-	(*hostConfig).proxy,
 	(*hostConfig).hostKeyAlias,
+	(*hostConfig).proxy,
 	(*hostConfig).identities,
 	(*hostConfig).agent,
 	(*hostConfig).knownHosts,
 	(*hostConfig).strictHostKeyChecking,
 	(*hostConfig).timeouts,
 	(*hostConfig).connectionAttempts,
+	(*hostConfig).bindAddress,
 }
 
 // resolveOne applies ssh_config to t alone; it returns the ProxyJump value
 // ("" for none) without following it.
-func resolveOne(o Options, cfg *sshConfig, env *localEnv, t Target) (Endpoint, string, error) {
+func resolveOne(o Options, src source, env *localEnv, t Target) (Endpoint, string, error) {
 	if t.Host == "" {
 		return Endpoint{}, "", errors.New("remote: empty host")
 	}
 	if t.Port < 0 || t.Port > 65535 {
 		return Endpoint{}, "", fmt.Errorf("remote: %s: invalid port %d", t.Host, t.Port)
 	}
-	h := &hostConfig{o: o, cfg: cfg, env: env, t: t}
+	s, err := src.lookup(t)
+	if err != nil {
+		return Endpoint{}, "", err
+	}
+	h := &hostConfig{o: o, s: s, ssh: src.fromSSH(), env: env, t: t}
 	e := Endpoint{Host: t.Host}
 	for _, apply := range options {
 		if err := apply(h, &e); err != nil {
@@ -135,46 +220,45 @@ func (h *hostConfig) errorf(format string, args ...any) error {
 }
 
 // get returns the first value of key for the host, "" if none.
-func (h *hostConfig) get(key string) (string, error) {
-	v, err := h.cfg.get(h.t.Host, key)
-	if err != nil {
-		return "", h.errorf("%w", err)
-	}
-	return v, nil
-}
+func (h *hostConfig) get(key string) string { return h.s.get(strings.ToLower(key)) }
 
 // getAll returns every value of key for the host, in order.
-func (h *hostConfig) getAll(key string) ([]string, error) {
-	v, err := h.cfg.getAll(h.t.Host, key)
-	if err != nil {
-		return nil, h.errorf("%w", err)
-	}
-	return v, nil
-}
+func (h *hostConfig) getAll(key string) []string { return h.s[strings.ToLower(key)] }
 
 // getBool reads a yes/no keyword, false when unset.
 func (h *hostConfig) getBool(key string) (bool, error) {
-	v, err := h.cfg.getBool(h.t.Host, key)
-	if err != nil {
-		return false, h.errorf("%w", err)
+	switch v := h.get(key); strings.ToLower(v) {
+	case "", "no", "false":
+		return false, nil
+	case "yes", "true":
+		return true, nil
+	default:
+		return false, h.errorf("%s %q: want yes or no", key, v)
 	}
-	return v, nil
 }
 
-// getSeconds reads a duration keyword; set reports whether it is set.
+// getSeconds reads a duration keyword; set reports whether it is set
+// ("none", as ssh -G prints an unset ConnectTimeout, is not). Plain
+// seconds and ssh's time formats (1m30s) are taken.
 func (h *hostConfig) getSeconds(key string) (d time.Duration, set bool, err error) {
-	d, set, err = h.cfg.getSeconds(h.t.Host, key)
-	if err != nil {
-		return 0, false, h.errorf("%w", err)
+	v := h.get(key)
+	if v == "" || strings.EqualFold(v, "none") {
+		return 0, false, nil
 	}
-	return d, set, nil
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second, true, nil
+	}
+	if d, err := time.ParseDuration(strings.ToLower(v)); err == nil && d >= 0 {
+		return d, true, nil
+	}
+	return 0, false, h.errorf("%s %q is not a number of seconds", key, v)
 }
 
 // getPositive reads a keyword that is a positive number, 0 when unset.
 func (h *hostConfig) getPositive(key string) (int, error) {
-	v, err := h.get(key)
-	if err != nil || v == "" {
-		return 0, err
+	v := h.get(key)
+	if v == "" {
+		return 0, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
@@ -188,7 +272,7 @@ func (h *hostConfig) getPositive(key string) (int, error) {
 func (h *hostConfig) tokens(e *Endpoint) map[byte]string {
 	tokens := map[byte]string{
 		'h': e.Address, 'n': h.t.Host, 'p': strconv.Itoa(e.Port), 'r': e.User,
-		'k': h.t.Host,
+		'k': h.t.Host, 'j': h.get("proxyjump"),
 	}
 	if e.HostKeyAlias != "" {
 		tokens['k'] = e.HostKeyAlias

@@ -15,8 +15,8 @@ const maxJumps = 16
 
 // resolveChain resolves t and, through its ProxyJump, its jump hosts.
 // stack holds the (lower-cased) names being resolved, outermost first.
-func resolveChain(o Options, cfg *sshConfig, env *localEnv, t Target, stack []string) (Endpoint, error) {
-	e, proxyJump, err := resolveOne(o, cfg, env, t)
+func resolveChain(o Options, src source, env *localEnv, t Target, stack []string) (Endpoint, error) {
+	e, proxyJump, err := resolveOne(o, src, env, t)
 	if err != nil || proxyJump == "" {
 		return e, err
 	}
@@ -32,17 +32,18 @@ func resolveChain(o Options, cfg *sshConfig, env *localEnv, t Target, stack []st
 				strings.Join(path, " -> "))
 		}
 	}
-	first, err := resolveChain(o, cfg, env, hops[0], stack)
+	first, err := resolveChain(o, src, env, hops[0], stack)
 	if err != nil {
 		return Endpoint{}, err
 	}
 	jumps := append(first.Jumps, first)
 	jumps[len(jumps)-1].Jumps = nil
 	for _, h := range hops[1:] {
-		j, _, err := resolveOne(o, cfg, env, h)
+		j, _, err := resolveOne(o, src, env, h)
 		if err != nil {
 			return Endpoint{}, err
 		}
+		j.ProxyCommand = "" // reached through the hop before (ssh -J)
 		jumps = append(jumps, j)
 	}
 	if len(jumps) > maxJumps {

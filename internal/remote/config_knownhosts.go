@@ -45,15 +45,12 @@ func (h *hostConfig) knownHosts(e *Endpoint) error {
 // pathList reads a keyword that is a list of file names (def when unset),
 // "none" standing for no file, and expands them.
 func (h *hostConfig) pathList(e *Endpoint, key, def string) ([]string, error) {
-	v, err := h.get(key)
-	if err != nil {
-		return nil, err
-	}
-	if v == "" {
-		v = def
+	files := h.getAll(key)
+	if len(files) == 0 {
+		files = strings.Fields(def)
 	}
 	var out []string
-	for _, f := range strings.Fields(v) {
+	for _, f := range files {
 		if strings.EqualFold(f, "none") {
 			continue
 		}
@@ -84,10 +81,7 @@ func (h *hostConfig) strictHostKeyChecking(e *Endpoint) error {
 	default:
 		return fmt.Errorf("remote: StrictHostKeyChecking %q: want yes or accept-new", h.o.StrictHostKeyChecking)
 	}
-	v, err := h.get("StrictHostKeyChecking")
-	if err != nil {
-		return err
-	}
+	v := h.get("StrictHostKeyChecking")
 	switch strings.ToLower(v) {
 	case "", "yes", "ask", "true":
 		e.StrictHostKeyChecking = strictYes

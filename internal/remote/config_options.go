@@ -12,13 +12,18 @@ import (
 	"strings"
 )
 
-// hostName sets Address: HostName (only %h and %% are allowed, as in ssh),
-// else the Target's Host.
+// hostName sets Address: HostName (only %h and %% are allowed, as in ssh;
+// ssh -G has expanded it, and canonicalised the name), else the Target's
+// Host.
 func (h *hostConfig) hostName(e *Endpoint) error {
 	e.Address = h.t.Host
-	v, err := h.get("HostName")
-	if err != nil || v == "" {
-		return err
+	v := h.get("HostName")
+	if v == "" {
+		return nil
+	}
+	if h.ssh {
+		e.Address = v
+		return nil
 	}
 	a, err := expandTokens(v, map[byte]string{'h': h.t.Host})
 	if err != nil {
@@ -28,73 +33,55 @@ func (h *hostConfig) hostName(e *Endpoint) error {
 	return nil
 }
 
-// user sets User: the Target's, then the config's, then root.
+// user sets User: the Target's (which the sources apply as ssh -l), then
+// the config's, then root.
 func (h *hostConfig) user(e *Endpoint) error {
-	e.User = h.t.User
-	if e.User == "" {
-		v, err := h.get("User")
-		if err != nil {
-			return err
-		}
-		e.User = v
-	}
+	e.User = h.get("User")
 	if e.User == "" {
 		e.User = "root"
 	}
 	return nil
 }
 
-// port sets Port: the Target's, then the config's, then 22.
+// port sets Port: the Target's (as ssh -p), then the config's, then 22.
 func (h *hostConfig) port(e *Endpoint) error {
-	e.Port = h.t.Port
-	if e.Port == 0 {
-		v, err := h.get("Port")
-		if err != nil {
-			return err
+	e.Port = 22
+	if v := h.get("Port"); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p <= 0 || p > 65535 {
+			return h.errorf("Port %q is not a port number", v)
 		}
-		if v != "" {
-			p, err := strconv.Atoi(v)
-			if err != nil || p <= 0 || p > 65535 {
-				return h.errorf("Port %q is not a port number", v)
-			}
-			e.Port = p
-		}
-	}
-	if e.Port == 0 {
-		e.Port = 22
+		e.Port = p
 	}
 	return nil
 }
 
-// proxy refuses ProxyCommand, which the transport cannot honour, and
-// keeps ProxyJump's value for resolveChain.
+// proxy sets ProxyCommand, its tokens expanded, and keeps ProxyJump's
+// value for resolveChain; the sources keep only the first of the two.
 func (h *hostConfig) proxy(e *Endpoint) error {
-	v, err := h.get("ProxyCommand")
-	if err != nil {
-		return err
+	if v := h.get("ProxyCommand"); v != "" && !strings.EqualFold(v, "none") {
+		c, err := h.env.expand(v, h.tokens(e))
+		if err != nil {
+			return h.errorf("ProxyCommand %q: %v", v, err)
+		}
+		e.ProxyCommand = c
+		return nil
 	}
-	if v != "" && !strings.EqualFold(v, "none") {
-		return h.errorf("ProxyCommand %q is set, but fleet's SSH transport does not support ProxyCommand (ProxyJump is supported)", v)
-	}
-	v, err = h.get("ProxyJump")
-	if err != nil {
-		return err
-	}
-	if v != "" && !strings.EqualFold(v, "none") {
+	if v := h.get("ProxyJump"); v != "" && !strings.EqualFold(v, "none") {
 		h.proxyJump = v
 	}
 	return nil
 }
 
 // hostKeyAlias sets HostKeyAlias.
-func (h *hostConfig) hostKeyAlias(e *Endpoint) (err error) {
-	e.HostKeyAlias, err = h.get("HostKeyAlias")
-	return err
+func (h *hostConfig) hostKeyAlias(e *Endpoint) error {
+	e.HostKeyAlias = h.get("HostKeyAlias")
+	return nil
 }
 
-// defaultIdentities are ssh's identity files, used when the config names
-// none.
-var defaultIdentities = []string{"id_ed25519", "id_ecdsa", "id_rsa"}
+// defaultIdentities are ssh's identity files, in its order, used when the
+// config names none (ssh -G lists them itself).
+var defaultIdentities = []string{"id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk", "id_xmss", "id_dsa"}
 
 // identities sets IdentityFiles, Options' first, then the config's (ssh's
 // defaults only if the config names none), and IdentitiesOnly.
@@ -106,11 +93,8 @@ func (h *hostConfig) identities(e *Endpoint) error {
 		}
 		e.IdentityFiles = append(e.IdentityFiles, p)
 	}
-	cfgIDs, err := h.getAll("IdentityFile")
-	if err != nil {
-		return err
-	}
-	if len(cfgIDs) == 0 {
+	cfgIDs := h.getAll("IdentityFile")
+	if len(cfgIDs) == 0 && !h.ssh {
 		for _, n := range defaultIdentities {
 			p, err := h.path(e, "~/.ssh/"+n)
 			if err != nil {
@@ -130,6 +114,18 @@ func (h *hostConfig) identities(e *Endpoint) error {
 		e.IdentityFiles = append(e.IdentityFiles, p)
 	}
 	e.IdentityFiles = dedup(e.IdentityFiles)
+	for _, f := range h.getAll("CertificateFile") {
+		if strings.EqualFold(f, "none") {
+			continue
+		}
+		p, err := h.path(e, f)
+		if err != nil {
+			return h.errorf("CertificateFile %q: %v", f, err)
+		}
+		e.CertificateFiles = append(e.CertificateFiles, p)
+	}
+	e.CertificateFiles = dedup(e.CertificateFiles)
+	var err error
 	e.IdentitiesOnly, err = h.getBool("IdentitiesOnly")
 	return err
 }
@@ -138,10 +134,11 @@ func (h *hostConfig) identities(e *Endpoint) error {
 // path), else $SSH_AUTH_SOCK.
 func (h *hostConfig) agent(e *Endpoint) error {
 	e.AgentSocket = os.Getenv("SSH_AUTH_SOCK")
-	v, err := h.get("IdentityAgent")
-	if err != nil || v == "" {
-		return err
+	v := h.get("IdentityAgent")
+	if v == "" {
+		return nil
 	}
+	var err error
 	switch {
 	case strings.EqualFold(v, "none"):
 		e.AgentSocket = ""
@@ -176,7 +173,8 @@ func (h *hostConfig) timeouts(e *Endpoint) error {
 		return err
 	}
 	switch {
-	case !set:
+	case !set || (h.ssh && d == 0):
+		// ssh -G prints 0 when unset: fleet keeps its keepalives then.
 		e.ServerAliveInterval = defaultAliveInterval
 	case d == 0:
 		e.ServerAliveInterval = -1 // ServerAliveInterval 0: disabled, as in ssh
@@ -194,15 +192,19 @@ func (h *hostConfig) timeouts(e *Endpoint) error {
 }
 
 // connectionAttempts sets ConnectionAttempts: Options', then the
-// config's; else 0, which Dial takes as defaultConnAttempts.
+// config's, else 1 as in ssh.
 func (h *hostConfig) connectionAttempts(e *Endpoint) error {
 	e.ConnectionAttempts = h.o.ConnectionAttempts
 	if e.ConnectionAttempts > 0 {
 		return nil
 	}
 	n, err := h.getPositive("ConnectionAttempts")
-	if n > 0 {
-		e.ConnectionAttempts = n
-	}
+	e.ConnectionAttempts = max(n, 1)
 	return err
+}
+
+// bindAddress sets BindAddress, the local address to connect from.
+func (h *hostConfig) bindAddress(e *Endpoint) error {
+	e.BindAddress = h.get("BindAddress")
+	return nil
 }

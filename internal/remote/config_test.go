@@ -64,16 +64,34 @@ Host *
   IdentityAgent /run/agent.sock
 `
 
+// withOwnReader makes Resolve use fleet's own ssh_config reader, as on a
+// machine without ssh (TestOracle compares both with ssh -G).
+func withOwnReader(o Options) Options {
+	o.SSHBinary = "none"
+	return o
+}
+
+// setHome makes home the local user's home directory, for ~ and %d.
+func setHome(t *testing.T, home string) {
+	t.Helper()
+	old := passwdHome
+	passwdHome = func() (string, error) { return home, nil }
+	t.Cleanup(func() { passwdHome = old })
+}
+
 func TestResolve(t *testing.T) {
 	home := t.TempDir()
-	t.Setenv("HOME", home)
+	setHome(t, home)
 	t.Setenv("SSH_AUTH_SOCK", "/tmp/env-agent.sock")
 	dir := t.TempDir()
 	uc, sc := filepath.Join(dir, "config"), filepath.Join(dir, "ssh_config")
 	os.WriteFile(uc, []byte(userConfig), 0o644)
 	os.WriteFile(sc, []byte(systemConfig), 0o644)
 	opts := Options{ConfigFiles: []string{uc, sc}}
-	defIDs := []string{home + "/.ssh/id_ed25519", home + "/.ssh/id_ecdsa", home + "/.ssh/id_rsa"}
+	var defIDs []string
+	for _, n := range defaultIdentities {
+		defIDs = append(defIDs, home+"/.ssh/"+n)
+	}
 	defKH := []string{home + "/.ssh/known_hosts", home + "/.ssh/known_hosts2"}
 
 	tests := []struct {
@@ -88,7 +106,7 @@ func TestResolve(t *testing.T) {
 			want: Endpoint{Host: "web1", Address: "web1.example.com", User: "deploy", Port: 2200,
 				IdentityFiles: []string{home + "/.ssh/web_key"}, IdentitiesOnly: true,
 				AgentSocket: "/run/agent.sock", KnownHostsFiles: defKH, GlobalKnownHostsFiles: []string{"/etc/fleet/known_hosts"},
-				StrictHostKeyChecking: "yes", ConnectTimeout: 30 * time.Second, ServerAliveInterval: 15 * time.Second, ServerAliveCountMax: 3, MaxSessions: 10},
+				StrictHostKeyChecking: "yes", ConnectTimeout: 30 * time.Second, ServerAliveInterval: 15 * time.Second, ServerAliveCountMax: 3, MaxSessions: 10, ConnectionAttempts: 1},
 		},
 		{
 			name: "target user and port win over config",
@@ -96,14 +114,14 @@ func TestResolve(t *testing.T) {
 			want: Endpoint{Host: "web1", Address: "web1.example.com", User: "admin", Port: 22,
 				IdentityFiles: []string{home + "/.ssh/web_key"}, IdentitiesOnly: true,
 				AgentSocket: "/run/agent.sock", KnownHostsFiles: defKH, GlobalKnownHostsFiles: []string{"/etc/fleet/known_hosts"},
-				StrictHostKeyChecking: "yes", ConnectTimeout: 30 * time.Second, ServerAliveInterval: 15 * time.Second, ServerAliveCountMax: 3, MaxSessions: 10},
+				StrictHostKeyChecking: "yes", ConnectTimeout: 30 * time.Second, ServerAliveInterval: 15 * time.Second, ServerAliveCountMax: 3, MaxSessions: 10, ConnectionAttempts: 1},
 		},
 		{
 			name: "negated pattern falls through to Host * and the system file",
 			t:    Target{Host: "web-legacy"},
 			want: Endpoint{Host: "web-legacy", Address: "web-legacy", User: "fallback", Port: 2022,
 				IdentityFiles: defIDs, AgentSocket: "/run/agent.sock", KnownHostsFiles: defKH, GlobalKnownHostsFiles: []string{"/etc/fleet/known_hosts"},
-				StrictHostKeyChecking: "yes", ConnectTimeout: 30 * time.Second, ServerAliveInterval: 15 * time.Second, ServerAliveCountMax: 3, MaxSessions: 10},
+				StrictHostKeyChecking: "yes", ConnectTimeout: 30 * time.Second, ServerAliveInterval: 15 * time.Second, ServerAliveCountMax: 3, MaxSessions: 10, ConnectionAttempts: 1},
 		},
 		{
 			name: "known hosts, timeouts, accept-new",
@@ -111,7 +129,7 @@ func TestResolve(t *testing.T) {
 			want: Endpoint{Host: "db1", Address: "10.0.0.5", User: "fallback", Port: 2022,
 				IdentityFiles: defIDs, AgentSocket: "/run/agent.sock", KnownHostsFiles: []string{home + "/kh1", home + "/kh2"},
 				GlobalKnownHostsFiles: []string{"/etc/fleet/known_hosts"}, HashKnownHosts: true,
-				StrictHostKeyChecking: "accept-new", ConnectTimeout: 5 * time.Second, ServerAliveInterval: 7 * time.Second, ServerAliveCountMax: 2, MaxSessions: 10},
+				StrictHostKeyChecking: "accept-new", ConnectTimeout: 5 * time.Second, ServerAliveInterval: 7 * time.Second, ServerAliveCountMax: 2, MaxSessions: 10, ConnectionAttempts: 1},
 		},
 		{
 			name: "options override config",
@@ -120,33 +138,33 @@ func TestResolve(t *testing.T) {
 			want: Endpoint{Host: "db1", Address: "10.0.0.5", User: "fallback", Port: 2022,
 				IdentityFiles: append([]string{home + "/deploy_key"}, defIDs...), AgentSocket: "/run/agent.sock", KnownHostsFiles: []string{home + "/fleet_known_hosts"},
 				GlobalKnownHostsFiles: []string{"/etc/fleet/known_hosts"}, HashKnownHosts: true,
-				StrictHostKeyChecking: "yes", ConnectTimeout: time.Second, ServerAliveInterval: 7 * time.Second, ServerAliveCountMax: 2, MaxSessions: 10},
+				StrictHostKeyChecking: "yes", ConnectTimeout: time.Second, ServerAliveInterval: 7 * time.Second, ServerAliveCountMax: 2, MaxSessions: 10, ConnectionAttempts: 1},
 		},
 		{
 			name: "quoted value, agent none",
 			t:    Target{Host: "quoted"},
 			want: Endpoint{Host: "quoted", Address: "quoted", User: "fallback", Port: 2022,
 				IdentityFiles: []string{home + "/.ssh/with space"}, KnownHostsFiles: defKH, GlobalKnownHostsFiles: []string{"/etc/fleet/known_hosts"},
-				StrictHostKeyChecking: "yes", ConnectTimeout: 30 * time.Second, ServerAliveInterval: 15 * time.Second, ServerAliveCountMax: 3, MaxSessions: 10},
+				StrictHostKeyChecking: "yes", ConnectTimeout: 30 * time.Second, ServerAliveInterval: 15 * time.Second, ServerAliveCountMax: 3, MaxSessions: 10, ConnectionAttempts: 1},
 		},
 		{
 			name: "tokens, HostKeyAlias, keepalives off",
 			t:    Target{Host: "aliased", User: "ops", Port: 2201},
 			want: Endpoint{Host: "aliased", Address: "192.0.2.7", User: "ops", Port: 2201, HostKeyAlias: "prod-box",
 				IdentityFiles: []string{home + "/.ssh/id_ops@192.0.2.7:2201"}, AgentSocket: "/run/agent.sock", KnownHostsFiles: defKH, GlobalKnownHostsFiles: []string{"/etc/fleet/known_hosts"},
-				StrictHostKeyChecking: "yes", ConnectTimeout: 30 * time.Second, ServerAliveInterval: -1, ServerAliveCountMax: 3, MaxSessions: 10},
+				StrictHostKeyChecking: "yes", ConnectTimeout: 30 * time.Second, ServerAliveInterval: -1, ServerAliveCountMax: 3, MaxSessions: 10, ConnectionAttempts: 1},
 		},
 		{
 			name: "config StrictHostKeyChecking no becomes accept-new",
 			t:    Target{Host: "lax"},
 			want: Endpoint{Host: "lax", Address: "lax", User: "fallback", Port: 2022,
 				IdentityFiles: defIDs, AgentSocket: "/run/agent.sock", KnownHostsFiles: defKH, GlobalKnownHostsFiles: []string{"/etc/fleet/known_hosts"},
-				StrictHostKeyChecking: "accept-new", ConnectTimeout: 30 * time.Second, ServerAliveInterval: 15 * time.Second, ServerAliveCountMax: 3, MaxSessions: 10},
+				StrictHostKeyChecking: "accept-new", ConnectTimeout: 30 * time.Second, ServerAliveInterval: 15 * time.Second, ServerAliveCountMax: 3, MaxSessions: 10, ConnectionAttempts: 1},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := tt.opts
+			o := withOwnReader(tt.opts)
 			o.ConfigFiles = opts.ConfigFiles
 			got, err := Resolve(o, tt.t)
 			if err != nil {
@@ -163,13 +181,12 @@ func TestResolve(t *testing.T) {
 		t    Target
 		want string
 	}{
-		{opts, Target{Host: "proxied"}, "ProxyCommand"},
 		{opts, Target{Host: "badport"}, "Port"},
 		{Options{ConfigFiles: opts.ConfigFiles, StrictHostKeyChecking: "no"}, Target{Host: "web1"}, "not supported"},
 		{Options{ConfigFiles: []string{filepath.Join(dir, "missing")}}, Target{Host: "web1"}, "missing"},
 		{opts, Target{Host: ""}, "empty host"},
 	} {
-		if _, err := Resolve(bad.opts, bad.t); err == nil || !strings.Contains(err.Error(), bad.want) {
+		if _, err := Resolve(withOwnReader(bad.opts), bad.t); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("Resolve(%+v) err = %v, want %q", bad.t, err, bad.want)
 		}
 	}
@@ -177,18 +194,18 @@ func TestResolve(t *testing.T) {
 
 func TestResolveDefaults(t *testing.T) {
 	home := t.TempDir()
-	t.Setenv("HOME", home)
+	setHome(t, home)
 	t.Setenv("SSH_AUTH_SOCK", "")
 	// No config at all.
-	e, err := Resolve(Options{ConfigFiles: []string{}}, Target{Host: "h"})
+	e, err := Resolve(withOwnReader(Options{ConfigFiles: []string{}}), Target{Host: "h"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Endpoint{Host: "h", Address: "h", User: "root", Port: 22,
-		IdentityFiles:         []string{home + "/.ssh/id_ed25519", home + "/.ssh/id_ecdsa", home + "/.ssh/id_rsa"},
+		IdentityFiles:         []string{home + "/.ssh/id_rsa", home + "/.ssh/id_ecdsa", home + "/.ssh/id_ecdsa_sk", home + "/.ssh/id_ed25519", home + "/.ssh/id_ed25519_sk", home + "/.ssh/id_xmss", home + "/.ssh/id_dsa"},
 		KnownHostsFiles:       []string{home + "/.ssh/known_hosts", home + "/.ssh/known_hosts2"},
 		GlobalKnownHostsFiles: []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"},
-		StrictHostKeyChecking: "yes", ConnectTimeout: 10 * time.Second, ServerAliveInterval: 15 * time.Second, ServerAliveCountMax: 3, MaxSessions: 10}
+		StrictHostKeyChecking: "yes", ConnectTimeout: 10 * time.Second, ServerAliveInterval: 15 * time.Second, ServerAliveCountMax: 3, MaxSessions: 10, ConnectionAttempts: 1}
 	if !reflect.DeepEqual(e, want) {
 		t.Errorf("got  %+v\nwant %+v", e, want)
 	}
@@ -202,7 +219,7 @@ func TestResolveDefaults(t *testing.T) {
 	// Default files: ~/.ssh/config is read (and may be missing).
 	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
 	os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte("Host h\n  User fromhome\n"), 0o600)
-	if e, err = Resolve(Options{}, Target{Host: "h"}); err != nil || e.User != "fromhome" {
+	if e, err = Resolve(withOwnReader(Options{}), Target{Host: "h"}); err != nil || e.User != "fromhome" {
 		t.Errorf("default config files: %+v %v", e, err)
 	}
 }
@@ -212,8 +229,8 @@ func TestResolveHomeFromPasswd(t *testing.T) {
 	if err != nil || u.HomeDir == "" {
 		t.Skip("no passwd entry")
 	}
-	t.Setenv("HOME", "")
-	e, err := Resolve(Options{ConfigFiles: []string{}}, Target{Host: "h"})
+	t.Setenv("HOME", "/nonexistent")
+	e, err := Resolve(withOwnReader(Options{ConfigFiles: []string{}}), Target{Host: "h"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +258,7 @@ func TestExpandTokens(t *testing.T) {
 func TestConfigParsedOnce(t *testing.T) {
 	t.Setenv("SSH_AUTH_SOCK", "")
 	cf := filepath.Join(t.TempDir(), "config")
-	o := Options{ConfigFiles: []string{cf}}
+	o := withOwnReader(Options{ConfigFiles: []string{cf}})
 	parsed := func() any {
 		parsedFiles.mu.Lock()
 		defer parsedFiles.mu.Unlock()

@@ -239,11 +239,26 @@ func handshake(ctx context.Context, e Endpoint, via *ssh.Client, base net.Conn) 
 		return nil, nil, true, fmt.Errorf("ssh %s: connecting to %s: timed out after %s (ConnectTimeout)", e.name(), addr, e.ConnectTimeout)
 	}
 	var nc net.Conn
-	if via == nil {
-		var d net.Dialer
-		nc, err = d.DialContext(dctx, "tcp", addr)
-	} else {
+	var proxy *cmdConn
+	switch {
+	case via != nil:
 		nc, err = via.DialContext(dctx, "tcp", addr)
+	case e.ProxyCommand != "":
+		// No retries: ssh runs a ProxyCommand once.
+		if proxy, err = dialCommand(e.ProxyCommand); err != nil {
+			return nil, nil, false, fmt.Errorf("ssh %s: %w", e.name(), err)
+		}
+		nc = proxy
+	default:
+		var d net.Dialer
+		if e.BindAddress != "" {
+			local, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(e.BindAddress, "0"))
+			if err != nil {
+				return nil, nil, false, fmt.Errorf("ssh %s: BindAddress %s: %w", e.name(), e.BindAddress, err)
+			}
+			d.LocalAddr = local
+		}
+		nc, err = d.DialContext(dctx, "tcp", addr)
 	}
 	if err != nil {
 		if dctx.Err() != nil {
@@ -276,6 +291,11 @@ func handshake(ctx context.Context, e Endpoint, via *ssh.Client, base net.Conn) 
 		hk.Unlock()
 		if hkErr != nil {
 			return nil, nil, false, hkErr
+		}
+		if proxy != nil && !hkCalled {
+			if why := proxy.failure(); why != "" {
+				return nil, nil, false, fmt.Errorf("ssh %s: %s (%v)", e.name(), why, err)
+			}
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
 			return nil, nil, false, &AuthError{Endpoint: e.String(), Tried: keys.tried, Encrypted: keys.encrypted, Problems: keys.problems, Err: err}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -187,4 +188,25 @@ func TestDialTimeoutAndContext(t *testing.T) {
 	if _, err := Dial(context.Background(), e); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("err = %v", err)
 	}
+}
+
+// TestProxyCommandFails: a ProxyCommand that exits says so, with its
+// stderr, and is not retried.
+func TestProxyCommandFails(t *testing.T) {
+	dir := t.TempDir()
+	count := filepath.Join(dir, "count")
+	e := Endpoint{Host: "viacmd", Address: "192.0.2.1", ConnectionAttempts: 3, IdentityFiles: []string{writeTestKey(t, dir)},
+		ProxyCommand: "echo run >> " + count + "; echo 'no route to bastion' >&2; exit 3"}
+	_, err := Dial(context.Background(), e)
+	if err == nil || !strings.Contains(err.Error(), "no route to bastion") || !strings.Contains(err.Error(), "ProxyCommand") {
+		t.Fatalf("err = %v", err)
+	}
+	if b, _ := os.ReadFile(count); strings.Count(string(b), "run") != 1 {
+		t.Errorf("ProxyCommand ran %d times, want once", strings.Count(string(b), "run"))
+	}
+}
+
+func writeTestKey(t *testing.T, dir string) string {
+	t.Helper()
+	return newKey(t, "ed25519").writeIdentity(t, dir, "id", "")
 }

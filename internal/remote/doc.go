@@ -1,8 +1,10 @@
 // Package remote is fleet's SSH transport: one SSH connection per host for a
 // whole run, multiplexing every remote command over it as separate sessions.
 //
-// Resolve applies ssh_config to a Target (ProxyJump included), Dial
-// connects (through jump hosts, retrying what may pass, at most
+// Resolve applies ssh_config to a Target as OpenSSH reads it (asking
+// `ssh -G` when there is an ssh binary; ProxyJump and ProxyCommand
+// included), Dial connects (through jump hosts or a ProxyCommand, retrying
+// what may pass, at most
 // MaxConcurrentHandshakes at once; ssh-agent and identity files,
 // known_hosts verification, keepalives), and Conn.Run runs one command per
 // session; the command line is always built with shell.Join, so argv
@@ -23,10 +25,11 @@
 //
 // One file per hop, in the order a command takes:
 //
-//	config*.go    Resolve: ssh_config (parsed once per file) and Options → Endpoint
+//	config*.go    Resolve: ssh_config (ssh -G, else fleet's own reader) and Options → Endpoint
 //	endpoint.go   Endpoint and its defaults
 //	dial.go       Dial: turns, retries, the jump chain, one handshake
-//	auth.go       the keys offered (agent, identity files)
+//	proxycmd.go   the ProxyCommand transport
+//	auth.go       the keys offered (agent, identity files, certificates)
 //	hostkey.go    known_hosts verification and accept-new
 //	conn.go       Conn's life: keepalives, loss, Close
 //	session.go    session slots under the server's MaxSessions

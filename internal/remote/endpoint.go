@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -23,7 +24,11 @@ type Endpoint struct {
 	// IdentityFiles are the private key files to try after the agent's
 	// keys. Missing files are skipped.
 	IdentityFiles []string
-	// IdentitiesOnly restricts the agent's keys to those of IdentityFiles.
+	// CertificateFiles are user certificates (CertificateFile) offered
+	// with the matching private key, from IdentityFiles or the agent.
+	CertificateFiles []string
+	// IdentitiesOnly restricts the agent's keys to those of IdentityFiles
+	// (a file may be a public key whose private key is in the agent).
 	IdentitiesOnly bool
 	// AgentSocket is the ssh-agent socket ("" = no agent): IdentityAgent,
 	// else $SSH_AUTH_SOCK.
@@ -39,6 +44,12 @@ type Endpoint struct {
 	// endpoint) through a direct-tcpip channel of the one before. A jump
 	// host's own Jumps are ignored.
 	Jumps []Endpoint
+	// ProxyCommand, when set (ssh_config ProxyCommand, tokens expanded),
+	// is run with /bin/sh -c and its stdin and stdout are the connection,
+	// instead of a TCP connection; with Jumps, it reaches Jumps[0].
+	ProxyCommand string
+	// BindAddress is the local address to connect from ("" any).
+	BindAddress string
 
 	// HostKeyAlias, when set, is the name looked up in known_hosts instead
 	// of Address.
@@ -50,7 +61,8 @@ type Endpoint struct {
 	StrictHostKeyChecking string
 
 	ConnectTimeout time.Duration // 0 means 10s
-	// ConnectionAttempts is how many times Dial tries (0 means 3), with an
+	// ConnectionAttempts is how many times Dial tries (0 means 3; Resolve
+	// sets ssh's default, 1), with an
 	// exponential backoff in between, when connecting fails in a way worth
 	// retrying; see Dial.
 	ConnectionAttempts int
@@ -84,6 +96,26 @@ const (
 // String returns "user@address:port".
 func (e Endpoint) String() string {
 	return e.User + "@" + net.JoinHostPort(e.Address, strconv.Itoa(e.Port))
+}
+
+// Route is the endpoint as messages show it: "user@address:port", then
+// " via jump1,jump2" or " via ProxyCommand …".
+func (e Endpoint) Route() string {
+	s := e.String()
+	var via []string
+	for _, j := range e.Jumps {
+		via = append(via, j.name())
+	}
+	switch {
+	case len(via) > 0:
+		s += " via " + strings.Join(via, ",")
+		if e.Jumps[0].ProxyCommand != "" {
+			s += " (first through ProxyCommand " + e.Jumps[0].ProxyCommand + ")"
+		}
+	case e.ProxyCommand != "":
+		s += " via ProxyCommand " + e.ProxyCommand
+	}
+	return s
 }
 
 // name is how errors call the host: its Host, else its Address.

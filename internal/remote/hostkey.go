@@ -191,6 +191,12 @@ func (h *hostKeyChecker) check(cb ssh.HostKeyCallback, hostname string, remote n
 	if err == nil {
 		return nil
 	}
+	var re0 *knownhosts.RevokedError
+	if cert, ok := key.(*ssh.Certificate); ok && !errors.As(err, &re0) {
+		// No CA covers the certificate (or it is invalid): as ssh, check
+		// the plain key inside it instead.
+		return h.check(cb, hostname, remote, cert.Key)
+	}
 	name := knownhosts.Normalize(hostname)
 	var ke *knownhosts.KeyError
 	var re *knownhosts.RevokedError

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -213,5 +214,33 @@ func TestAppendLineAfterUnterminatedLine(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(p); string(b) != "a ssh-ed25519 AAAA\nb x\n" {
 		t.Errorf("%q", b)
+	}
+}
+
+// TestHostCertificateFallsBackToPlainKey: a host that presents a
+// certificate no @cert-authority line covers is checked by its plain key,
+// as ssh does, rather than refused.
+func TestHostCertificateFallsBackToPlainKey(t *testing.T) {
+	ca, hk := newKey(t, "ed25519"), newKey(t, "ed25519")
+	cert := &ssh.Certificate{Key: hk.pub, CertType: ssh.HostCert, KeyId: "host",
+		ValidPrincipals: []string{"other.example"}, ValidBefore: ssh.CertTimeInfinity}
+	if err := cert.SignCert(rand.Reader, ca.signer); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := ssh.NewCertSigner(cert, hk.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(s *testServer) { s.hostKeys = []testKey{{signer: cs, pub: cert}} })
+	caLine := "@cert-authority *.example " + string(ssh.MarshalAuthorizedKey(ca.pub))
+	os.WriteFile(f.knownHosts, []byte(caLine+string(knownHostsLine(f.srv.port, hk.pub))), 0o600)
+	c := dial(t, f.endpoint())
+	c.Close()
+
+	// Without the plain key the host is unknown, as with ssh.
+	os.WriteFile(f.knownHosts, []byte(caLine), 0o600)
+	var ue *UnknownHostError
+	if _, err := Dial(context.Background(), f.endpoint()); !errors.As(err, &ue) {
+		t.Errorf("err = %v, want *UnknownHostError", err)
 	}
 }

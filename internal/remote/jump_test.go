@@ -77,7 +77,7 @@ func writeConfig(t *testing.T, text string) []string {
 
 func TestResolveProxyJump(t *testing.T) {
 	t.Setenv("SSH_AUTH_SOCK", "")
-	o := Options{ConfigFiles: writeConfig(t, jumpConfig), SudoPassword: Secret("pw")}
+	o := withOwnReader(Options{ConfigFiles: writeConfig(t, jumpConfig), SudoPassword: Secret("pw")})
 	e, err := Resolve(o, Target{Host: "target", User: "me"})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestResolveProxyJump(t *testing.T) {
 
 	// A real loop through first hops, the way it comes about with a
 	// catch-all ProxyJump.
-	o2 := Options{ConfigFiles: writeConfig(t, "Host a\n  ProxyJump b\nHost b\n  ProxyJump c\nHost *\n  ProxyJump a\n")}
+	o2 := withOwnReader(Options{ConfigFiles: writeConfig(t, "Host a\n  ProxyJump b\nHost b\n  ProxyJump c\nHost *\n  ProxyJump a\n")})
 	_, err = Resolve(o2, Target{Host: "x"})
 	if err == nil || !strings.Contains(err.Error(), "ProxyJump loop: x -> a -> b -> c -> a") || !strings.Contains(err.Error(), "ProxyJump none") {
 		t.Errorf("loop: %v", err)

@@ -126,7 +126,11 @@ func outcome(s *runtime.Step) string {
 		if r == nil {
 			return s.Goal
 		}
-		return strings.TrimSpace(s.Goal + " " + generation(r.Previous, r.Current))
+		out := strings.TrimSpace(s.Goal + " " + generation(r.Previous, r.Current))
+		if r.Warning != "" {
+			out += " (" + r.Warning + ")"
+		}
+		return out
 	case "run":
 		if r != nil && r.ExitCode != 0 {
 			return fmt.Sprintf("exit %d", r.ExitCode)

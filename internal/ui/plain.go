@@ -195,6 +195,9 @@ func summaryTable(st style, sum *Summary) []string {
 		if h.FailedStep != "" {
 			res += " (" + h.FailedStep + ")"
 		}
+		if h.Warning != "" {
+			res += " (units failed)"
+		}
 		row := []string{h.Host, res}
 		for _, a := range sum.Actions {
 			if d, ok := h.times[a]; ok {

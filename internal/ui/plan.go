@@ -51,6 +51,9 @@ func Describe(st *runtime.Step) string {
 		s = fmt.Sprintf("%s %s", st.System, st.Build)
 	case "push":
 		s = fmt.Sprintf("%s -> %s", st.Closure, st.Target)
+		if st.Substitute {
+			s += " (substitute)"
+		}
 	case "activate":
 		s = fmt.Sprintf("%s %s on %s", st.Goal, st.Closure, st.Target)
 		var notes []string

@@ -100,6 +100,7 @@ type hostState struct {
 	// before and after are the systems the host ran before the first
 	// and after the last activation or rollback.
 	before, after string
+	warning       string // of the last activation, e.g. "switched, with failed units"
 	activated     bool
 	changed       bool
 	staged        bool // a build or push of it ended well
@@ -306,6 +307,7 @@ func (r *Renderer) StepFinished(st *runtime.Step, err error, d time.Duration) {
 			h.activated = true
 		}
 		h.after = res.Current
+		h.warning = res.Warning
 		if st.Action == "activate" && res.Current != res.Previous {
 			h.changed = true
 		}
@@ -421,6 +423,7 @@ type HostSummary struct {
 	Steps      map[string]int64 `json:"steps_ms"` // time per step kind
 	Previous   string           `json:"previous,omitempty"`
 	Current    string           `json:"current,omitempty"`
+	Warning    string           `json:"warning,omitempty"` // e.g. "switched, with failed units (…)"
 	Rebooted   bool             `json:"rebooted,omitempty"`
 	times      map[string]time.Duration
 }
@@ -463,7 +466,7 @@ func (r *Renderer) summary(err error, interrupted bool) *Summary {
 		// A host rolled back to the system it started from (a failed
 		// check's on_failure = "rollback") did not change.
 		changed := h.changed && h.after != h.before
-		row := HostSummary{Host: h.name, Steps: map[string]int64{}, times: h.times, Previous: h.before, Current: h.after}
+		row := HostSummary{Host: h.name, Steps: map[string]int64{}, times: h.times, Previous: h.before, Current: h.after, Warning: h.warning}
 		for a, d := range h.times {
 			row.Steps[a] = d.Milliseconds()
 			seen[a] = true

@@ -60,13 +60,16 @@ let
         raw = t "raw";
         str = t "str";
         unspecified = t "unspecified";
-        attrsOf = t1 "attrsOf";
+        # Types that wrap others keep them: a submodule's option defaults
+        # are applied to each value (see ./modules.nix).
+        attrsOf = elemType: t "attrsOf" // { inherit elemType; };
         either = t2 "either";
         enum = t1 "enum";
-        listOf = t1 "listOf";
-        nullOr = t1 "nullOr";
+        listOf = elemType: t "listOf" // { inherit elemType; };
+        nullOr = elemType: t "nullOr" // { inherit elemType; };
         oneOf = t1 "oneOf";
-        submodule = t1 "submodule";
+        submodule = module: t "submodule" // { inherit module; };
+        addCheck = type: _: type;
       };
 
     # --- lists ----------------------------------------------------------------
@@ -121,6 +124,10 @@ let
       [ "\\\\" "\\[" "\\]" "\\(" "\\)" "\\{" "\\}" "\\." "\\*" "\\+" "\\?" "\\^" "\\$" "\\|" ];
     escapeShellArg = s: "'" + replaceStrings [ "'" ] [ "'\\''" ] (toString s) + "'";
     fileContents = file: lib.removeSuffix "\n" (builtins.readFile file);
+    removePrefix = prefix: s:
+      if hasPrefix prefix s
+      then builtins.substring (builtins.stringLength prefix) (-1) s
+      else s;
     removeSuffix = suffix: s:
       if hasSuffix suffix s
       then builtins.substring 0 (builtins.stringLength s - builtins.stringLength suffix) s
@@ -134,6 +141,7 @@ let
     const = x: _: x;
     fix = f: let x = f x; in x;
     versionAtLeast = a: b: builtins.compareVersions a b >= 0;
+    version = "25.11";
 
     # --- entry points (see ./modules.nix and ./nixos.nix) ----------------------
     evalModules = import ./modules.nix { inherit lib; };

@@ -1,4 +1,5 @@
-# A tiny NixOS-style module system (no option types, no option checking).
+# A tiny NixOS-style module system (no option checking; of types only
+# submodules are applied).
 #
 #   evalModules { modules, specialArgs ? {}, args ? {} }
 #     -> { config, definedConfig, jsonConfig, modules }
@@ -8,7 +9,8 @@
 # default.nix). A module is either `{ imports, options, config }` or a plain
 # attrset of config (+ imports). `imports` are followed recursively; modules
 # imported by path are only included once. `options` declarations are only
-# used for their `default` (which becomes an mkOptionDefault definition).
+# used for their `default` (which becomes an mkOptionDefault definition),
+# their `apply` and submodule types (applied to the merged value).
 #
 # Merging, done per option path with all definitions of that path:
 #   * mkMerge is flattened, mkIf / mkOverride / mkOrder are pushed down into
@@ -193,11 +195,46 @@ let
     else if isAttrs v then mapAttrs (_: jsonable) (lib.filterAttrs (_: x: !isFn x) v)
     else v;
 
-  config = toValue root;
+  # Option types and `apply': a declared option of type submodule (or
+  # attrsOf / listOf / nullOr of one) has its value evaluated as a module
+  # with the submodule's options, `name' being its attribute name; an
+  # option's `apply' function is applied to its value. Nothing else of a
+  # type is checked.
+  applyType = type: name: v:
+    let n = type.name or null; in
+    if n == "submodule" then
+      (lib.evalModules { modules = [ type.module v ]; specialArgs = { inherit name; }; }).config
+    else if n == "attrsOf" then mapAttrs (k: applyType type.elemType k) v
+    else if n == "listOf" then map (applyType type.elemType name) v
+    else if n == "nullOr" then (if v == null then null else applyType type.elemType name v)
+    else v;
+  hasSubmodule = type:
+    let n = type.name or null; in
+    n == "submodule" || ((n == "attrsOf" || n == "listOf" || n == "nullOr") && hasSubmodule type.elemType);
+  # [ { path; f; } ] for the declared options that need it.
+  appliers = path: opts: concatMap
+    (n:
+      let o = opts.${n}; p = path ++ [ n ]; in
+      if isAttrs o && (o._type or null) == "option" then
+        lib.optional (o ? apply || hasSubmodule (o.type or { })) {
+          path = p;
+          f = v: (o.apply or lib.id) (applyType (o.type or { }) (lib.last p) v);
+        }
+      else if isPlainAttrs o then appliers p o
+      else [ ])
+    (attrNames opts);
+  updateAt = path: f: c:
+    let n = head path; in
+    if !(isAttrs c && c ? ${n}) then c
+    else c // { ${n} = if length path == 1 then f c.${n} else updateAt (builtins.tail path) f c.${n}; };
+
+  config = foldl' (c: a: updateAt a.path a.f c) (toValue root) (concatMap (m: appliers [ ] m.options) allModules);
   definedConfig = (prune root).value;
 in
 {
   inherit config definedConfig;
-  jsonConfig = jsonable (removeAttrs definedConfig [ "_module" ]);
+  # Without assertions and warnings, which NixOS checks but does not put
+  # in the system (their messages are only evaluated when they fail).
+  jsonConfig = jsonable (removeAttrs definedConfig [ "_module" "assertions" "warnings" ]);
   modules = map (m: { inherit (m) key file; }) allModules;
 }

@@ -20,6 +20,11 @@ let
 in
 {
   inherit lib system runCommand writeTextFile;
+  # As in nixpkgs: the source (nixos/lib/eval-config.nix), and the
+  # overlays and config pkgs was made with.
+  path = ./.;
+  overlays = [ ];
+  config = { };
   stdenv = {
     inherit system;
     hostPlatform = { inherit system; };

@@ -1,0 +1,1 @@
+{ name, ... }: { environment.etc.role.text = "web\n"; }

@@ -1,5 +1,0 @@
-{ lib, ... }:
-{
-  time.timeZone = lib.mkDefault "UTC";
-  services.openssh.enable = true;
-}

@@ -1,0 +1,4 @@
+{ ... }: {
+  imports = [ ./hardware-configuration.nix ];
+  environment.etc.nas.text = "nas\n";
+}

@@ -1,0 +1,3 @@
+{ name, ... }: {
+  environment.etc."web-name".text = "${name}\n";
+}
