@@ -122,6 +122,7 @@ def deploy(ctx):
             on_failure = "rollback")
 `)
 	v4 := rolloutDir(t, l, "4.0", map[string]string{"a": slow, "b": slow, "c": slow}, "")
+	v5 := rolloutDir(t, l, "5.0", nil, "") // new to every host, whatever the interrupt left
 	out := filepath.Join(t.TempDir(), "closures.json")
 	// This test's journal alone: fleet history shows what it ran.
 	state := t.TempDir()
@@ -145,7 +146,7 @@ def deploy(ctx):
 		name      string
 		before    func(t *testing.T)
 		args      func() []string
-		interrupt string // SIGINT once stdout has a line with this
+		interrupt string // SIGINT once stdout has a line with this (a's step_start: its step is in flight and finishes)
 		code      int
 		summary   *want                             // a run's summary event
 		json      func(t *testing.T, stdout string) // any other --json output
@@ -247,7 +248,7 @@ def deploy(ctx):
 					t.Error("no rollback step")
 				}
 			}},
-		{name: "run/interrupt", args: func() []string { return run(v4) }, interrupt: `"action":"activate"`, code: 130,
+		{name: "run/interrupt", args: func() []string { return run(v4) }, interrupt: `{"host":"a","action":"activate"`, code: 130,
 			summary: &want{result: "interrupted", changed: "?"},
 			after:   func(t *testing.T, r result) { v4a = current(t, a) }},
 		{name: "rollback/success", args: func() []string { return rollback(v4, "--on", "a") }, code: 0,
@@ -260,16 +261,16 @@ def deploy(ctx):
 				return ""
 			})},
 		{name: "rollback/interrupt", args: func() []string { return rollback(v4, "--on", "a", "--to", genOf(v4a)) },
-			interrupt: `"action":"rollback"`, code: 130, summary: &want{result: "interrupted"}},
+			interrupt: `{"host":"a","action":"rollback"`, code: 130, summary: &want{result: "interrupted"}},
 		{name: "rollback/usage", args: func() []string { return rollback(v4, "--to", "-1", "--on", "a") }, code: 2},
 
 		{name: "run/unreachable", before: func(t *testing.T) {
 			if err := c.StopSSHD(); err != nil {
 				t.Fatal(err)
 			}
-		}, args: func() []string { return run(v1) }, code: 1,
+		}, args: func() []string { return run(v5) }, code: 1,
 			summary: &want{result: "failed", failed: "c:connect", rows: map[string]string{"a": "not started", "c": "failed"}}},
-		{name: "run/skip unreachable", args: func() []string { return run(v1, "--skip-unreachable") }, code: 0,
+		{name: "run/skip unreachable", args: func() []string { return run(v5, "--skip-unreachable") }, code: 0,
 			summary: &want{result: "ok", changed: "a,b", skipped: "c", rows: map[string]string{"c": "unreachable, skipped"}}},
 		{name: "rollback/partial failure", args: func() []string { return rollback(v1, "--on", "a,c") }, code: 1,
 			summary: &want{result: "failed", failed: "c:rollback", rows: map[string]string{"a": "rolled back"}}},
