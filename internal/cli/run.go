@@ -15,14 +15,15 @@ import (
 )
 
 var (
-	sshConfigFlag = &cli.StringSliceFlag{Name: "ssh-config", Usage: "ssh_config `FILE` to use instead of ~/.ssh/config and /etc/ssh/ssh_config (repeatable)"}
-	acceptNewFlag = &cli.BoolFlag{Name: "accept-new-host-keys", Usage: "trust and record the key of a host seen for the first time (StrictHostKeyChecking accept-new); a changed key is always refused"}
-	overrideFlag  = &cli.StringSliceFlag{Name: "override-input", Usage: "`NAME=FLAKE`: use FLAKE as input NAME of the flakes nixos_system() and colmena hives evaluate, like nix --override-input (repeatable)"}
-	buildersFlag  = &cli.StringFlag{Name: "builders", Usage: "Nix remote builders, passed to Nix as --builders"}
-	evalLimitFlag = &cli.IntFlag{Name: "eval-limit", Usage: "at most `N` hosts per Nix evaluator process (several run at once, one per core); 0: as many as this machine's memory holds at ~1 GB each"}
-	logDirFlag    = &cli.StringFlag{Name: "log-dir", Usage: "keep one log file per host in `DIR` (HOST.log) with every event and log line of that host"}
-	noWaitFlag    = &cli.BoolFlag{Name: "no-wait", Usage: "fail at once if another deploy holds the state directory or a host's lock, instead of waiting for it"}
-	substFlag     = &cli.BoolFlag{Name: "substitute-on-destination", Usage: "every host first fetches what its own substituters (its nix.conf) have of its closure; fleet pushes only the rest (host(substitute = True) does it for one host)"}
+	sshConfigFlag  = &cli.StringSliceFlag{Name: "ssh-config", Usage: "ssh_config `FILE` to use instead of ~/.ssh/config and /etc/ssh/ssh_config (repeatable)"}
+	acceptNewFlag  = &cli.BoolFlag{Name: "accept-new-host-keys", Usage: "trust and record the key of a host seen for the first time (StrictHostKeyChecking accept-new); a changed key is always refused"}
+	overrideFlag   = &cli.StringSliceFlag{Name: "override-input", Usage: "`NAME=FLAKE`: use FLAKE as input NAME of the flakes nixos_system() and colmena hives evaluate, like nix --override-input (repeatable)"}
+	buildersFlag   = &cli.StringFlag{Name: "builders", Usage: "Nix remote builders, passed to Nix as --builders"}
+	evalLimitFlag  = &cli.IntFlag{Name: "eval-limit", Usage: "at most `N` hosts per Nix evaluator process (several run at once, one per core); 0: as many as this machine's memory holds at ~1 GB each"}
+	logDirFlag     = &cli.StringFlag{Name: "log-dir", Usage: "keep one log file per host in `DIR` (HOST.log) with every event and log line of that host"}
+	noWaitFlag     = &cli.BoolFlag{Name: "no-wait", Usage: "fail at once if another deploy holds the state directory or a host's lock, instead of waiting for it"}
+	reactivateFlag = &cli.BoolFlag{Name: "reactivate", Usage: "switch hosts that already run the new system again (by default they are reported unchanged and left alone)"}
+	substFlag      = &cli.BoolFlag{Name: "substitute-on-destination", Usage: "every host first fetches what its own substituters (its nix.conf) have of its closure; fleet pushes only the rest (host(substitute = True) does it for one host)"}
 )
 
 // applySubstitute marks every host of prog to substitute when the
@@ -64,7 +65,7 @@ One deploy at a time: a run holds its state directory (--state-dir) and,
 while it activates, each host (/run/fleet/lock there). A second run waits
 for them, saying "waiting for the deploy started at … by …", or with
 --no-wait fails at once.`,
-		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag, noWaitFlag, substFlag),
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag, noWaitFlag, reactivateFlag, substFlag),
 		Action: func(c *cli.Context) error { return deploy(c, "") },
 	}
 }
@@ -116,7 +117,7 @@ func deploy(c *cli.Context, strategy string) error {
 	if c.Bool("verbose") || c.String("log-dir") != "" {
 		opts.Log = obs.NixLog
 	}
-	opts.NoWait = c.Bool("no-wait")
+	opts.NoWait, opts.Reactivate = c.Bool("no-wait"), c.Bool("reactivate")
 	ex := executor.New(opts)
 	defer ex.Close()
 	unlock, err := journal.Lock(c.Context, stateDir(c), ex.Holder(), opts.NoWait, func(holder string) {
