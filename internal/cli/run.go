@@ -16,15 +16,16 @@ import (
 )
 
 var (
-	sshConfigFlag = &cli.StringSliceFlag{Name: "ssh-config", Usage: "ssh_config `FILE` to use instead of ~/.ssh/config and /etc/ssh/ssh_config (repeatable)"}
-	acceptNewFlag = &cli.BoolFlag{Name: "accept-new-host-keys", Usage: "trust and record the key of a host seen for the first time (StrictHostKeyChecking accept-new); a changed key is always refused"}
-	overrideFlag  = &cli.StringSliceFlag{Name: "override-input", Usage: "`NAME=FLAKE`: use FLAKE as input NAME of the flakes nixos_system() and colmena hives evaluate, like nix --override-input (repeatable)"}
-	buildersFlag  = &cli.StringFlag{Name: "builders", Usage: "Nix remote builders, passed to Nix as --builders"}
-	evalLimitFlag = &cli.IntFlag{Name: "eval-limit", Usage: "at most `N` hosts per Nix evaluator process (several run at once, one per core); 0: as many as this machine's memory holds at ~1 GB each"}
-	rebootFlag    = &cli.StringFlag{Name: "reboot", Usage: "after activating, the default strategy reboots: never, if-needed (the kernel, initrd or modules changed) or always", Value: "never", Action: checkFlag(runtime.CheckReboot)}
-	logDirFlag    = &cli.StringFlag{Name: "log-dir", Usage: "keep one log file per host in `DIR` (HOST.log) with every event and log line of that host"}
-	noWaitFlag    = &cli.BoolFlag{Name: "no-wait", Usage: "fail at once if another deploy holds the state directory or a host's lock, instead of waiting for it"}
-	substFlag     = &cli.BoolFlag{Name: "substitute-on-destination", Usage: "every host first fetches what its own substituters (its nix.conf) have of its closure; fleet pushes only the rest (host(substitute = True) does it for one host)"}
+	sshConfigFlag  = &cli.StringSliceFlag{Name: "ssh-config", Usage: "ssh_config `FILE` to use instead of ~/.ssh/config and /etc/ssh/ssh_config (repeatable)"}
+	acceptNewFlag  = &cli.BoolFlag{Name: "accept-new-host-keys", Usage: "trust and record the key of a host seen for the first time (StrictHostKeyChecking accept-new); a changed key is always refused"}
+	overrideFlag   = &cli.StringSliceFlag{Name: "override-input", Usage: "`NAME=FLAKE`: use FLAKE as input NAME of the flakes nixos_system() and colmena hives evaluate, like nix --override-input (repeatable)"}
+	buildersFlag   = &cli.StringFlag{Name: "builders", Usage: "Nix remote builders, passed to Nix as --builders"}
+	evalLimitFlag  = &cli.IntFlag{Name: "eval-limit", Usage: "at most `N` hosts per Nix evaluator process (several run at once, one per core); 0: as many as this machine's memory holds at ~1 GB each"}
+	rebootFlag     = &cli.StringFlag{Name: "reboot", Usage: "after activating, the default strategy reboots: never, if-needed (the kernel, initrd or modules changed) or always", Value: "never", Action: checkFlag(runtime.CheckReboot)}
+	logDirFlag     = &cli.StringFlag{Name: "log-dir", Usage: "keep one log file per host in `DIR` (HOST.log) with every event and log line of that host"}
+	noWaitFlag     = &cli.BoolFlag{Name: "no-wait", Usage: "fail at once if another deploy holds the state directory or a host's lock, instead of waiting for it"}
+	reactivateFlag = &cli.BoolFlag{Name: "reactivate", Usage: "switch hosts that already run the new system again (by default they are reported unchanged and left alone)"}
+	substFlag      = &cli.BoolFlag{Name: "substitute-on-destination", Usage: "every host first fetches what its own substituters (its nix.conf) have of its closure; fleet pushes only the rest (host(substitute = True) does it for one host)"}
 )
 
 // applySubstitute marks every host of prog to substitute when the
@@ -75,7 +76,7 @@ nothing is built and no host changes. With --skip-unreachable such hosts
 are left out instead (a line each, "unreachable, skipped" in the
 summary) and the others are deployed; the exit status is then that of
 their deploy.`,
-		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag, noWaitFlag, substFlag, skipUnreachableFlag, rebootFlag),
+		Flags:  commonFlags(jsonFlag, sshConfigFlag, acceptNewFlag, askSudoFlag, overrideFlag, buildersFlag, evalLimitFlag, logDirFlag, stateDirFlag, closuresFlag, noWaitFlag, reactivateFlag, substFlag, skipUnreachableFlag, rebootFlag),
 		Action: func(c *cli.Context) error { return deploy(c, "") },
 	}
 }
@@ -124,7 +125,7 @@ func deploy(c *cli.Context, strategy string) error {
 	if c.Bool("verbose") || c.String("log-dir") != "" {
 		opts.Log = func(line string) { obs.NixLog(line) }
 	}
-	opts.NoWait = c.Bool("no-wait")
+	opts.NoWait, opts.Reactivate = c.Bool("no-wait"), c.Bool("reactivate")
 	ex := executor.New(opts)
 	defer ex.Close()
 	unlock, err := journal.Lock(c.Context, stateDir(c), ex.Holder(), opts.NoWait, func(holder string) {

@@ -38,7 +38,7 @@ type hostResult struct {
 	prevGen, gen  int
 	boot          string // the boot entry, where the host has one to read
 	status        int    // switch-to-configuration's exit status
-	decision      string // ok, units-failed, switched-failed, failed[-restored], locked[-restored], not-a-system, profile-failed
+	decision      string // ok, unchanged, units-failed, switched-failed, failed[-restored], locked[-restored], not-a-system, profile-failed
 	via           string // systemd, setsid
 	log           string // the end of the switch's output
 	armed         bool   // the dead-man window runs
@@ -158,6 +158,8 @@ func (m *machine) judge(step string, r *hostResult) (*runtime.ActivateResult, er
 		return nil, &runtime.HostError{Host: m.h.Name, Step: step, Err: err, Log: logTail(r.log)}
 	}
 	switch d := r.decision; {
+	case d == "unchanged":
+		return res, nil // it runs the closure already: not activated again
 	case d == "ok":
 		switch r.goal {
 		case "switch", "test":
@@ -217,7 +219,7 @@ func (m *machine) session(ctx context.Context, step string, a sessionArgs) (*hos
 	stderr := &lineWriter{fn: func(l string) { waitingLine(a.log, l) }}
 	err := m.host.Run(ctx, remote.Cmd{
 		Argv: []string{"sh", "-c", ActivateScript, "fleet-activate", a.dir, a.closure, a.goal,
-			strconv.Itoa(a.confirm), a.unit, m.holder, boolArg(m.noWait), boolArg(a.bootloader), drop},
+			strconv.Itoa(a.confirm), a.unit, m.holder, boolArg(m.noWait), boolArg(a.bootloader), drop, boolArg(m.reactivate)},
 		Sudo: m.sudo(asRoot), Stdout: out, Stderr: stderr,
 	})
 	var r *hostResult

@@ -559,3 +559,49 @@ func TestScrub(t *testing.T) {
 		}
 	}
 }
+
+// TestActivateUnchanged: a host that already runs the closure, its
+// profile pointing at it, is left alone — one session, no runner, no
+// switch, no new generation — unless told to reactivate.
+func TestActivateUnchanged(t *testing.T) {
+	for _, tc := range []struct {
+		goal       string
+		reactivate bool
+		runners    int
+	}{{"switch", false, 0}, {"test", false, 0}, {"boot", false, 0}, {"switch", true, 1}, {"dry-activate", false, 1}} {
+		t.Run(fmt.Sprintf("%s reactivate=%v", tc.goal, tc.reactivate), func(t *testing.T) {
+			op := opCase{gens: twoGens, want: state{sys2, 2, twoGens}}
+			f, e, _, ctx := op.setup(t)
+			f.ok = sys2 // its last switch, to sys2, succeeded
+			e.opts.Reactivate = tc.reactivate
+			res, err := e.Activate(ctx, testH, sys2, runtime.ActivateOptions{Goal: tc.goal, Confirm: 30 * time.Second})
+			op.check(t, f, err)
+			if res == nil || res.Previous != sys2 || res.Current != sys2 {
+				t.Errorf("result %+v, want %s before and after", res, sys2)
+			}
+			if len(f.acts) != tc.runners {
+				t.Errorf("%d runners started, want %d", len(f.acts), tc.runners)
+			}
+			if n := count(f, "fleet-confirm"); n != 0 {
+				t.Errorf("%d confirmations of an unchanged system", n)
+			}
+		})
+	}
+}
+
+// TestActivateAfterFailedSwitch: a host that runs the closure after a
+// switch that failed (or never recorded success) is switched again.
+func TestActivateAfterFailedSwitch(t *testing.T) {
+	op := opCase{gens: twoGens, want: state{sys2, 2, twoGens}}
+	f, e, _, ctx := op.setup(t)
+	f.ok = "" // no successful switch recorded (failed half way, or rebooted)
+	if _, err := e.Activate(ctx, testH, sys2, runtime.ActivateOptions{Goal: "switch"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.acts) != 1 {
+		t.Errorf("%d runners, want 1: the switch runs again", len(f.acts))
+	}
+	if f.ok != sys2 {
+		t.Errorf("after a good switch the host records %q, want %s", f.ok, sys2)
+	}
+}

@@ -50,6 +50,9 @@ type Options struct {
 	// NoWait makes an activation fail at once when another deploy holds
 	// the host's lock, instead of waiting for it (run --no-wait).
 	NoWait bool
+	// Reactivate activates a host that already runs (or boots) the
+	// closure again, instead of reporting it unchanged (run --reactivate).
+	Reactivate bool
 	// EvalLimit is the most hosts one Nix evaluator process gets
 	// (chunks.go); 0 means what this machine's memory holds.
 	EvalLimit int
@@ -103,7 +106,7 @@ func (e *Executor) machine(h *runtime.Host) (*machine, error) {
 	e.mu.Lock()
 	m, ok := e.machines[h.Name]
 	if !ok {
-		m = &machine{h: h, runID: e.runID, clock: e.clock, holder: e.holder, noWait: e.opts.NoWait}
+		m = &machine{h: h, runID: e.runID, clock: e.clock, holder: e.holder, noWait: e.opts.NoWait, reactivate: e.opts.Reactivate}
 		e.machines[h.Name] = m
 	}
 	e.mu.Unlock()

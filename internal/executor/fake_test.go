@@ -27,6 +27,7 @@ import (
 // connection drop or new connections fail at given points, without any
 // waiting.
 type fakeHost struct {
+	ok   string // what the last switch succeeded with (/run/fleet/ok)
 	t    *testing.T
 	user string
 
@@ -168,6 +169,24 @@ func (f *fakeHost) exec(ctx context.Context, argv []string) (string, int, error)
 	return "unexpected command", 127, nil
 }
 
+// unchanged is the session's test: the host already runs (or, for
+// boot, boots) closure.
+func (f *fakeHost) unchanged(closure, goal string) bool {
+	prof := ""
+	if f.gen != 0 {
+		prof = f.gens[f.gen]
+	}
+	switch goal {
+	case "switch":
+		return f.current == closure && prof == closure && f.ok == closure
+	case "test":
+		return f.current == closure && f.ok == closure
+	case "boot":
+		return prof == closure
+	}
+	return false
+}
+
 func (f *fakeHost) readlink(args []string) (string, int, error) {
 	switch strings.Join(args, " ") {
 	case currentSystem:
@@ -233,8 +252,8 @@ func (f *fakeHost) set(closure string) {
 func (f *fakeHost) script(ctx context.Context, script string, args []string) (string, int, error) {
 	switch script {
 	case ActivateScript:
-		// fleet-activate dir closure goal confirm unit holder nowait bootloader drop
-		dir, closure, goal, nowait, drop := args[1], args[2], args[3], args[7], args[9]
+		// fleet-activate dir closure goal confirm unit holder nowait bootloader drop reactivate
+		dir, closure, goal, nowait, drop, reactivate := args[1], args[2], args[3], args[7], args[9], args[10]
 		confirm, _ := strconv.Atoi(args[4])
 		if f.lockedBy != "" {
 			if nowait == "1" {
@@ -243,6 +262,13 @@ func (f *fakeHost) script(ctx context.Context, script string, args []string) (st
 			}
 			f.stderr = "fleet-waiting " + f.lockedBy + "\n"
 			f.lockedBy = "" // that deploy ended meanwhile
+		}
+		if reactivate != "1" && drop == "" && f.unchanged(closure, goal) {
+			g := ""
+			if f.gen != 0 {
+				g = strconv.Itoa(f.gen)
+			}
+			return fmt.Sprintf("fleet-result\t%s\t%s\t%s\t%s\t\t0\tunchanged\tnone\n", f.current, f.current, g, g), 0, nil
 		}
 		if f.onSwitch != nil {
 			f.onSwitch()
@@ -367,6 +393,10 @@ func (f *fakeHost) runner(dir, closure, goal string, confirm int, drop string) *
 	default:
 		decision = "failed"
 		restore()
+	}
+	f.ok = ""
+	if decision == "ok" && runs && goal != "boot" {
+		f.ok = closure // /run/fleet/ok
 	}
 	if n, _ := strconv.Atoi(drop); decision == "ok" && n != 0 && n != f.gen {
 		delete(f.gens, n)

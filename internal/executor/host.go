@@ -53,6 +53,9 @@ type machine struct {
 	clock  clock
 	holder string // the host lock's holder line: when, who, which run
 	noWait bool   // fail at once when another deploy holds the host lock
+	// reactivate switches a host that already runs the closure again
+	// (run --reactivate); without it such a host is left alone.
+	reactivate bool
 
 	// What this run did to the host, for Rollback: the system it ran
 	// before the run's first activation, and the profile generation the

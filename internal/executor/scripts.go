@@ -38,8 +38,17 @@ package executor
 // ActivateScript is the session. Arguments: state dir, closure, goal,
 // confirm seconds, unit name, holder line, no-wait (0/1), install the
 // boot loader (0/1), generation to delete after a successful switch
-// ("" for none).
-const ActivateScript = `dir=$1 closure=$2 goal=$3 confirm=$4 unit=$5 holder=$6 nowait=$7 bootloader=$8 drop=$9
+// ("" for none), reactivate (0/1).
+//
+// Unless told to reactivate, a host that already runs (switch, test) or
+// boots (boot) the closure, its profile pointing at it, is left alone:
+// the session answers "unchanged" at once, with no runner, no switch and
+// no dead-man window. For switch and test the host's last switch must
+// also have succeeded, with this closure (/run/fleet/ok, written by the
+// runner): a switch that failed half way, or ended with failed units, is
+// run again. /run is gone after a reboot, so the first deploy after one
+// switches again.
+const ActivateScript = `dir=$1 closure=$2 goal=$3 confirm=$4 unit=$5 holder=$6 nowait=$7 bootloader=$8 drop=$9 reactivate=${10}
 umask 077
 cd / && mkdir -p /run/fleet "$dir" || exit 111
 take() { # take FD: flock FD, saying whose deploy it waits for
@@ -52,6 +61,21 @@ take() { # take FD: flock FD, saying whose deploy it waits for
 exec 6>>/run/fleet/gate 9>>/run/fleet/lock || exit 111
 take 6
 take 9
+if [ "$reactivate" != 1 ] && [ -z "$drop" ]; then
+  cur=$(readlink /run/current-system) prof=$(readlink -f /nix/var/nix/profiles/system) link=$(readlink /nix/var/nix/profiles/system)
+  boot=$(readlink /nix/var/lab/boot/default)
+  same=
+  case $goal in
+  switch) [ "$cur" = "$closure" ] && [ "$prof" = "$closure" ] && [ "$(cat /run/fleet/ok 2>/dev/null)" = "$closure" ] && same=1 ;;
+  test) [ "$cur" = "$closure" ] && [ "$(cat /run/fleet/ok 2>/dev/null)" = "$closure" ] && same=1 ;;
+  boot) [ "$prof" = "$closure" ] && { [ -z "$boot" ] || [ "$boot" = "$closure" ]; } && same=1 ;;
+  esac
+  if [ -n "$same" ]; then
+    g=${link##*system-}; g=${g%-link}; case $g in ''|*[!0-9]*) g= ;; esac
+    printf 'fleet-result\t%s\t%s\t%s\t%s\t%s\t0\tunchanged\tnone\n' "$cur" "$cur" "$g" "$g" "$boot"
+    exit 0
+  fi
+fi
 rm -f "$dir/result" "$dir/log" "$dir/decided" "$dir/confirmed" "$dir/rolledback" "$dir/sleep.pid" "$dir/events" "$dir/started"
 cat >"$dir/runner" <<'FLEET_RUNNER' || exit 111
 ` + runnerScript + `FLEET_RUNNER
@@ -187,6 +211,10 @@ else
   decision=failed
   restore
 fi
+# What the host last switched to without a failure: a later session may
+# leave a host alone only if this names the closure (/run/fleet/ok).
+rm -f /run/fleet/ok
+if [ "$decision" = ok ] && [ -n "$runs" ] && [ "$goal" != boot ]; then printf '%s\n' "$closure" >/run/fleet/ok; fi
 if [ "$decision" = ok ] && [ -n "$drop" ] && [ "$drop" != "$(gennum "$(readlink "$profile")")" ]; then
   nix-env -p "$profile" --delete-generations "$drop" >>"$dir/log" 2>&1
 fi
