@@ -438,25 +438,47 @@ func (ev *evaluation) exec(cmd string) bool {
 
 // include reads the files an Include line names (globs; relative names
 // are in ~/.ssh), as part of the block it is in.
+// globInclude is the files one pattern of an Include line names: ~ and
+// tokens expanded, relative to ~/.ssh in a user's file and /etc/ssh in
+// the system's, globbed.
+func (ev *evaluation) globInclude(l configLine, pat string) ([]string, error) {
+	p, err := ev.env.expandPath(pat, nil)
+	if err != nil {
+		return nil, fmt.Errorf("remote: ssh_config %s line %d: Include %q: %v", l.file, l.num, pat, err)
+	}
+	if !filepath.IsAbs(p) {
+		dir := "/etc/ssh"
+		if home, err := ev.env.homeDir(); err == nil && !strings.HasPrefix(l.file, "/etc/") {
+			dir = filepath.Join(home, ".ssh")
+		}
+		p = filepath.Join(dir, p)
+	}
+	names, err := filepath.Glob(p)
+	if err != nil {
+		return nil, fmt.Errorf("remote: ssh_config %s line %d: Include %q: %v", l.file, l.num, pat, err)
+	}
+	return names, nil
+}
+
+// includedFiles is every file an Include line names (patterns that do
+// not expand are left out).
+func (ev *evaluation) includedFiles(l configLine) []string {
+	var out []string
+	for _, pat := range l.args {
+		names, _ := ev.globInclude(l, pat)
+		out = append(out, names...)
+	}
+	return out
+}
+
 func (ev *evaluation) include(l configLine) error {
 	if ev.depth >= 16 {
 		return fmt.Errorf("remote: ssh_config %s line %d: Include nested too deeply", l.file, l.num)
 	}
 	for _, pat := range l.args {
-		p, err := ev.env.expandPath(pat, nil)
+		names, err := ev.globInclude(l, pat)
 		if err != nil {
-			return fmt.Errorf("remote: ssh_config %s line %d: Include %q: %v", l.file, l.num, pat, err)
-		}
-		if !filepath.IsAbs(p) {
-			dir := "/etc/ssh"
-			if home, err := ev.env.homeDir(); err == nil && !strings.HasPrefix(l.file, "/etc/") {
-				dir = filepath.Join(home, ".ssh")
-			}
-			p = filepath.Join(dir, p)
-		}
-		names, err := filepath.Glob(p)
-		if err != nil {
-			return fmt.Errorf("remote: ssh_config %s line %d: Include %q: %v", l.file, l.num, pat, err)
+			return err
 		}
 		for _, name := range names {
 			f, err := parsedFiles.load(name)

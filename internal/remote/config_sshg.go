@@ -3,8 +3,10 @@ package remote
 // This file asks OpenSSH itself what ssh_config says of a host: `ssh -G`
 // evaluates the files exactly as `ssh` will (Match exec, final and
 // canonical, Include, CanonicalizeHostname, first-obtained-wins) and
-// prints the result without connecting. Its output is the reference;
-// config_files.go is only the fallback for machines without ssh.
+// prints the result without connecting. Its output is the reference the
+// oracle test holds fleet's own reader (config_files.go) to; fleet asks
+// it only when the files use what that reader does not evaluate
+// (newSource in config.go), since it costs a process per host.
 
 import (
 	"bytes"
