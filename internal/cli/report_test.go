@@ -14,12 +14,11 @@ import (
 
 	"github.com/fleet-deploy/fleet/builtins"
 	"github.com/fleet-deploy/fleet/internal/journal"
+	"github.com/fleet-deploy/fleet/internal/ui/uitest"
 	"github.com/fleet-deploy/fleet/runtime"
 )
 
-// hostile is what a hostile host sends: see internal/ui's test of the
-// same name.
-const hostile = "\x1b[2J\x1b]52;c;ZXZpbA==\a\x1b]0;pwned\a\rAll done in 0.1s.\n  failed:  none\n\xff\xfe\u009b31m"
+const hostile = uitest.Hostile
 
 // TestReportSanitizes: whatever error carries a host's bytes, report
 // prints them escaped, and the host's lines after the first under its
@@ -50,25 +49,11 @@ func TestReportSanitizes(t *testing.T) {
 			t.Errorf("%s: exit %d, want %d", tc.name, code, tc.code)
 		}
 		text := out.String()
-		checkText(t, tc.name, text)
+		uitest.CheckHuman(t, tc.name, text)
 		for _, w := range tc.want {
 			if !strings.Contains(text, w) {
 				t.Errorf("%s: lacks %q:\n%s", tc.name, w, text)
 			}
-		}
-	}
-}
-
-// checkText fails if text holds a control byte or a line that passes
-// for fleet's.
-func checkText(t *testing.T, where, text string) {
-	t.Helper()
-	if strings.ContainsAny(text, "\x1b\a\r\u009b") || strings.Contains(text, "\xff") {
-		t.Errorf("%s: a control byte reached the terminal: %q", where, text)
-	}
-	for _, l := range strings.Split(text, "\n") {
-		if strings.HasPrefix(l, "All done") || strings.HasPrefix(l, "  failed:") {
-			t.Errorf("%s: a line passes for fleet's: %q", where, l)
 		}
 	}
 }
@@ -97,7 +82,7 @@ func TestHistorySanitizes(t *testing.T) {
 	if code := Main([]string{"fleet", "history", "--state-dir", dir}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-	checkText(t, "history", out.String())
+	uitest.CheckHuman(t, "history", out.String())
 	if n := strings.Count(out.String(), "\n"); n != 3 {
 		t.Errorf("%d lines, want a header and two rows:\n%s", n, out.String())
 	}
@@ -129,7 +114,7 @@ func TestExecSanitizes(t *testing.T) {
 	}
 	p.flush()
 	printExec(&out, []execResult{{Host: "h1", ExitCode: -1, Error: "ssh: " + hostile}}, false)
-	checkText(t, "exec", out.String())
+	uitest.CheckHuman(t, "exec", out.String())
 	for _, want := range []string{`h0 | \x1b[2J\x1b]52;c;ZXZpbA==\x07\x1b]0;pwned\x07\rAll done in 0.1s.` + "\n", "h0 |   failed:  none\n", `error: h1: ssh: \x1b[2J`, "  h1 |   failed:  none\n", "1 hosts; unreachable: h1\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("exec output lacks %q:\n%s", want, out.String())

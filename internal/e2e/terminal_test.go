@@ -8,13 +8,11 @@ import (
 	"testing"
 
 	"github.com/fleet-deploy/fleet/internal/lab"
+	"github.com/fleet-deploy/fleet/internal/ui/uitest"
 )
 
-// terminalAttack is what a hostile host sends: clear the screen, write the
-// user's clipboard (OSC 52) and the terminal's title (OSC 0), go back to
-// the start of the line, fake the end of a run that went well, then
-// bytes that are not UTF-8 and a C1 CSI.
-const terminalAttack = "\x1b[2J\x1b]52;c;ZXZpbA==\a\x1b]0;pwned\a\rAll done in 0.1s.\n  failed:  none\n\xff\xfe\u009b31m\n"
+// terminalAttack is what a hostile host sends (uitest.Hostile), as a file.
+const terminalAttack = uitest.Hostile + "\n"
 
 // terminalEscaped is how a text view shows terminalAttack's first line.
 const terminalEscaped = `\x1b[2J\x1b]52;c;ZXZpbA==\x07\x1b]0;pwned\x07\rAll done in 0.1s.`
@@ -26,23 +24,6 @@ func exactJSON(s string) string {
 	var out string
 	json.Unmarshal(b, &out)
 	return out
-}
-
-// checkHuman fails if text, written for a person, holds a byte of a
-// control sequence, a carriage return or a byte that is not UTF-8, or a
-// line that passes for fleet's verdict.
-func checkHuman(t *testing.T, where, text string) {
-	t.Helper()
-	for _, bad := range []string{"\x1b", "\a", "\r", "\xff", "\xfe", "\u009b"} {
-		if strings.Contains(text, bad) {
-			t.Errorf("%s holds %q:\n%q", where, bad, text)
-		}
-	}
-	for _, l := range strings.Split(text, "\n") {
-		if strings.HasPrefix(l, "All done") || strings.HasPrefix(l, "  failed:  none") {
-			t.Errorf("%s has a line that passes for fleet's: %q", where, l)
-		}
-	}
 }
 
 // craft points h's /run/current-system at a path whose name ends with
@@ -84,8 +65,8 @@ func TestHostileHost(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1 (b's activation dies)", r.code)
 	}
-	checkHuman(t, "plain output", r.stdout)
-	checkHuman(t, "stderr", r.stderr)
+	uitest.CheckHuman(t, "plain output", r.stdout)
+	uitest.CheckHuman(t, "stderr", r.stderr)
 	for _, want := range []string{
 		"a activate ok ", "-nixos-system-a" + terminalEscaped + `\xff → `, // the crafted system a ran
 		"b activate | " + terminalEscaped, "b activate |   failed:  none", // b's log, under its name
@@ -103,7 +84,7 @@ func TestHostileHost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkHuman(t, name, string(text))
+		uitest.CheckHuman(t, name, string(text))
 		if !strings.Contains(string(text), terminalEscaped) {
 			t.Errorf("%s lacks the host's bytes, escaped:\n%s", name, text)
 		}
@@ -141,7 +122,7 @@ func TestHostileHost(t *testing.T) {
 	// fleet history: the journal keeps the crafted system, history shows
 	// it escaped; --json exactly.
 	r = fleet(t, "history", "--state-dir", state)
-	checkHuman(t, "history", r.stdout)
+	uitest.CheckHuman(t, "history", r.stdout)
 	if n := strings.Count(r.stdout, "\n"); r.code != 0 || n != 5 || !strings.Contains(r.stdout, terminalEscaped) {
 		t.Errorf("history: exit %d, %d lines (want a header and four rows), the crafted system escaped:\n%s", r.code, n, r.stdout)
 	}
@@ -161,7 +142,7 @@ func TestHostileHost(t *testing.T) {
 	// fleet status: what a runs, as its link says.
 	crafted = craft(t, a)
 	r = fleet(t, "status", "--ssh-config", l.SSHConfig, "--override-input", mini, file)
-	checkHuman(t, "status", r.stdout)
+	uitest.CheckHuman(t, "status", r.stdout)
 	if !strings.Contains(r.stdout, "-nixos-system-a"+terminalEscaped) {
 		t.Errorf("status does not show a's crafted system escaped:\n%s", r.stdout)
 	}
@@ -182,8 +163,8 @@ def deploy(ctx):
             run(h, ["sh", "-c", "cat /run/hostile >&2; exit 3"])
 `)...), 0o644)
 	r = fleet(t, "run", "--ssh-config", l.SSHConfig, "--override-input", mini, "--state-dir", state, file)
-	checkHuman(t, "run() output", r.stdout)
-	checkHuman(t, "run() error", r.stderr)
+	uitest.CheckHuman(t, "run() output", r.stdout)
+	uitest.CheckHuman(t, "run() error", r.stderr)
 	if r.code != 1 || !strings.Contains(r.stdout, "b log                   "+terminalEscaped+"\n") || !strings.Contains(r.stdout, "b log                     failed:  none\n") {
 		t.Errorf("exit %d, want 1; run()'s output is not logged escaped, under b's name:\n%s", r.code, r.stdout)
 	}
@@ -194,7 +175,7 @@ def deploy(ctx):
 	// fleet exec: every line of the output under the host's name.
 	echo := []string{"--", "sh", "-c", `cat /run/hostile; cat /run/hostile >&2`}
 	r = fleet(t, append([]string{"exec", "--on", "b", "--ssh-config", l.SSHConfig, file}, echo...)...)
-	checkHuman(t, "exec", r.stdout+r.stderr)
+	uitest.CheckHuman(t, "exec", r.stdout+r.stderr)
 	for _, want := range []string{"b | " + terminalEscaped + "\n", "b |   failed:  none\n", "b ! " + terminalEscaped + "\n", "1 hosts; exit 0: b\n"} {
 		if r.code != 0 || !strings.Contains(r.stdout, want) {
 			t.Errorf("exec: exit %d, output lacks %q", r.code, want)

@@ -12,34 +12,10 @@ import (
 	"time"
 
 	"github.com/fleet-deploy/fleet/internal/ui"
+	"github.com/fleet-deploy/fleet/internal/ui/uitest"
 )
 
-// hostile is what a hostile host sends: clear the screen, write the
-// user's clipboard (OSC 52) and the terminal's title (OSC 0), go back to
-// the start of the line, and fake the end of a run that went well; then
-// bytes that are not UTF-8 and a C1 CSI.
-const hostile = "\x1b[2J\x1b]52;c;ZXZpbA==\a\x1b]0;pwned\a\rAll done in 0.1s.\n  failed:  none\n\xff\xfe\u009b31m"
-
-// checkText fails if text (what a text view wrote) holds a byte of a
-// control sequence, a carriage return or a byte that is not UTF-8, or a
-// line that passes for fleet's verdict, or lacks the host's bytes shown
-// escaped.
-func checkText(t *testing.T, where, text string) {
-	t.Helper()
-	for _, bad := range []string{"\x1b", "\a", "\r", "\xff", "\xfe", "\u009b"} {
-		if strings.Contains(text, bad) {
-			t.Errorf("%s holds %q:\n%q", where, bad, text)
-		}
-	}
-	for _, l := range strings.Split(text, "\n") {
-		if strings.HasPrefix(l, "All done") || strings.HasPrefix(l, "  failed:  none") {
-			t.Errorf("%s has a line that passes for fleet's: %q", where, l)
-		}
-	}
-	if !strings.Contains(text, `\x1b[2J\x1b]52;c;ZXZpbA==\x07\x1b]0;pwned\x07\rAll done in 0.1s.`) {
-		t.Errorf("%s does not show the host's bytes escaped:\n%s", where, text)
-	}
-}
+const hostile = uitest.Hostile
 
 // TestHostileBytes feeds what a hostile host sends (a crafted
 // /run/current-system, a failing activation's error and log, a line of
@@ -126,4 +102,14 @@ func TestHostileBytes(t *testing.T) {
 			t.Errorf("the events do not carry the host's bytes exactly: error %v, log %v, previous %v", sawErr, sawLog, sawPrev)
 		}
 	})
+}
+
+// checkText is uitest.CheckHuman, and the host's bytes must be shown,
+// escaped.
+func checkText(t *testing.T, where, text string) {
+	t.Helper()
+	uitest.CheckHuman(t, where, text)
+	if !strings.Contains(text, `\x1b[2J\x1b]52;c;ZXZpbA==\x07\x1b]0;pwned\x07\rAll done in 0.1s.`) {
+		t.Errorf("%s does not show the host's bytes escaped:\n%s", where, text)
+	}
 }
