@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/fleet-deploy/fleet/internal/remote"
 	"github.com/fleet-deploy/fleet/runtime"
 )
@@ -20,30 +22,27 @@ import (
 func (e *Executor) Unreachable(ctx context.Context, hosts []*runtime.Host, parallel int) map[string]error {
 	out := map[string]error{}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(1, parallel))
+	var g errgroup.Group
+	g.SetLimit(max(1, parallel))
 	for _, h := range hosts {
 		if isLocal(h) {
 			continue
 		}
-		wg.Add(1)
-		go func(h *runtime.Host) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			if err := e.reach(ctx, h); err != nil {
 				mu.Lock()
 				out[h.Name] = err
 				mu.Unlock()
 			}
-		}(h)
+			return nil
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	return out
 }
 
-// reach dials h once and keeps the connection as its machine's; nil
-// unless h could not be reached at all.
+// reach dials h once, as the connection its machine keeps for the run;
+// nil unless h could not be reached at all.
 func (e *Executor) reach(ctx context.Context, h *runtime.Host) error {
 	m, err := e.machine(h)
 	if err != nil {
@@ -55,29 +54,20 @@ func (e *Executor) reach(ctx context.Context, h *runtime.Host) error {
 	}
 	ep := s.ep
 	ep.ConnectionAttempts = 1
-	conn, err := remote.Dial(ctx, ep)
-	if err == nil {
-		s.mu.Lock()
-		if s.conn == nil && !s.closed {
-			s.conn, conn = conn, nil
-		}
-		s.mu.Unlock()
-		if conn != nil {
-			conn.Close()
-		}
-		return nil
-	}
+	_, err = s.connect(ctx, ep)
 	var (
 		unknown *remote.UnknownHostError
 		changed *remote.ChangedHostKeyError
 		revoked *remote.RevokedHostKeyError
 		auth    *remote.AuthError
 	)
-	if errors.As(err, &unknown) || errors.As(err, &changed) || errors.As(err, &revoked) || errors.As(err, &auth) {
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &unknown), errors.As(err, &changed), errors.As(err, &revoked), errors.As(err, &auth):
 		return nil // it answers SSH
-	}
-	if ctx.Err() != nil {
-		return nil // interrupted: the run reports that
+	case ctx.Err() != nil, errors.Is(err, remote.ErrClosed):
+		return nil // interrupted, or the run is over: the run reports that
 	}
 	return err
 }

@@ -36,13 +36,20 @@ func (s *sshHost) User() string { return s.ep.User }
 
 // connection returns the connection, dialling it if there is none.
 func (s *sshHost) connection(ctx context.Context) (*remote.Conn, error) {
+	return s.connect(ctx, s.ep)
+}
+
+// connect returns the connection, dialling ep (the host's endpoint,
+// perhaps with fewer attempts) if there is none; the connection is the
+// host's for the run.
+func (s *sshHost) connect(ctx context.Context, ep remote.Endpoint) (*remote.Conn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, fmt.Errorf("%s: %w", s.ep.Host, remote.ErrClosed)
 	}
 	if s.conn == nil {
-		c, err := remote.Dial(ctx, s.ep)
+		c, err := remote.Dial(ctx, ep)
 		if err != nil {
 			return nil, err
 		}
