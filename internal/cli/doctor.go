@@ -80,18 +80,7 @@ func localChecks(c *cli.Context, hosts []*runtime.Host, overrides map[string]str
 	version, err := localnix.Probe(c.Context)
 	add("nix", err, version+": evaluates and builds on this machine", "")
 	if err == nil {
-		var flakes []string
-		for _, h := range hosts {
-			switch {
-			case h.NixOS != nil:
-				if h.NixOS.Flake != "" { // "": a non-flake colmena hive
-					flakes = append(flakes, h.NixOS.Flake)
-				}
-			case h.Flake != "":
-				flakes = append(flakes, h.Flake)
-			}
-		}
-		if len(flakes) > 0 {
+		if flakes := hostFlakes(hosts); len(flakes) > 0 {
 			err := localnix.Preflight(c.Context, localnix.Options{Flakes: flakes, Overrides: overrides})
 			add("flakes", err, "every local flake is locked (or all its inputs overridden)", "")
 		}

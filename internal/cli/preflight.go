@@ -19,18 +19,26 @@ func preflight(ctx context.Context, hosts []*runtime.Host, overrides map[string]
 		return nil
 	}
 	o := localnix.Options{Overrides: overrides}
-	for _, h := range hosts {
-		switch {
-		case !locks:
-		case h.NixOS != nil:
-			if h.NixOS.Flake != "" { // "": a non-flake colmena hive
-				o.Flakes = append(o.Flakes, h.NixOS.Flake)
-			}
-		case h.Flake != "":
-			o.Flakes = append(o.Flakes, h.Flake)
-		}
+	if locks {
+		o.Flakes = hostFlakes(hosts)
 	}
 	return localnix.Preflight(ctx, o)
+}
+
+// hostFlakes are the flakes hosts are evaluated from, in order.
+func hostFlakes(hosts []*runtime.Host) []string {
+	var flakes []string
+	for _, h := range hosts {
+		switch {
+		case h.NixOS != nil:
+			if h.NixOS.Flake != "" { // "": a non-flake colmena hive
+				flakes = append(flakes, h.NixOS.Flake)
+			}
+		case h.Flake != "":
+			flakes = append(flakes, h.Flake)
+		}
+	}
+	return flakes
 }
 
 // deployable are the hosts of hosts that a run deploys.
