@@ -19,6 +19,10 @@ const (
 	currentSystem = "/run/current-system"
 )
 
+// sessionLogMax is how much of a session's stderr (the switch's output)
+// is kept for the step's log.
+const sessionLogMax = 64 << 10
+
 // interruptWait bounds how long an interrupted activation is waited for
 // before fleet gives up and says it still runs.
 const interruptWait = 2 * time.Minute
@@ -216,7 +220,7 @@ func (m *machine) session(ctx context.Context, step string, a sessionArgs) (*hos
 		drop = strconv.Itoa(a.drop)
 	}
 	out := tail.NewBuffer(outputMax)
-	stderr := &lineWriter{fn: func(l string) { waitingLine(a.log, l) }}
+	stderr := newLineWriter(sessionLogMax, func(l string) { waitingLine(a.log, l) })
 	err := m.host.Run(ctx, remote.Cmd{
 		Argv: []string{"sh", "-c", ActivateScript, "fleet-activate", a.dir, a.closure, a.goal,
 			strconv.Itoa(a.confirm), a.unit, m.holder, boolArg(m.noWait), boolArg(a.bootloader), drop, boolArg(m.reactivate)},
@@ -227,9 +231,9 @@ func (m *machine) session(ctx context.Context, step string, a sessionArgs) (*hos
 	case err == nil:
 		r, err = parseResult(out.String())
 		if err != nil {
-			return nil, m.stepErr(step, err, stderr.String())
+			return nil, m.stepErr(step, err, withoutSessionLines(stderr.String()))
 		}
-		r.log = stderr.String()
+		r.log = withoutSessionLines(stderr.String())
 	case ctx.Err() != nil:
 		if r, err = m.interrupted(ctx, step, a); err != nil {
 			return nil, err
@@ -243,7 +247,7 @@ func (m *machine) session(ctx context.Context, step string, a sessionArgs) (*hos
 			return nil, err
 		}
 	default:
-		return nil, m.sessionErr(step, a.goal, err, string(stderr.kept))
+		return nil, m.sessionErr(step, a.goal, err, stderr.String())
 	}
 	r.closure, r.goal = a.closure, a.goal
 	r.armed = r.decision == "ok" && a.confirm > 0 && r.prev != "" && r.prev != a.closure && r.cur == a.closure
@@ -281,7 +285,7 @@ func (m *machine) sessionErr(step, goal string, err error, stderr string) error 
 		}
 		return m.stepErr(step, fmt.Errorf("%s is locked by the deploy %s (--no-wait)", m.h.Name, holderText(h)), "")
 	}
-	stderr = (&lineWriter{kept: []byte(stderr)}).String()
+	stderr = withoutSessionLines(stderr)
 	switch ee.Code {
 	case exitSetup:
 		return m.stepErr(step, errors.New("could not set up /run/fleet on the host (exit status 111)"), stderr)
@@ -336,15 +340,15 @@ func (m *machine) collect(ctx context.Context, step, dir string) (*hostResult, e
 	var err error
 	for delay := 500 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 		out := tail.NewBuffer(outputMax)
-		stderr := &lineWriter{}
+		stderr := newLineWriter(sessionLogMax, nil)
 		err = m.host.Run(ctx, remote.Cmd{Argv: []string{"sh", "-c", collectScript, "fleet-collect", dir},
 			Sudo: m.sudo(asRoot), Stdout: out, Stderr: stderr})
 		if err == nil {
 			r, perr := parseResult(out.String())
 			if perr != nil {
-				return nil, m.stepErr(step, perr, stderr.String())
+				return nil, m.stepErr(step, perr, withoutSessionLines(stderr.String()))
 			}
-			r.log = stderr.String()
+			r.log = withoutSessionLines(stderr.String())
 			return r, nil
 		}
 		var ee *remote.ExitError
@@ -361,50 +365,6 @@ func (m *machine) collect(ctx context.Context, step, dir string) (*hostResult, e
 }
 
 var genRE = regexp.MustCompile(`^system-([0-9]+)-link$`)
-
-// lineWriter keeps what is written to it (its last 64 KiB) and calls fn
-// with every complete line.
-type lineWriter struct {
-	fn      func(string)
-	partial []byte
-	kept    []byte
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.kept = append(w.kept, p...)
-	if len(w.kept) > 64<<10 {
-		w.kept = w.kept[len(w.kept)-64<<10:]
-	}
-	if w.fn == nil {
-		return len(p), nil
-	}
-	w.partial = append(w.partial, p...)
-	for {
-		i := strings.IndexByte(string(w.partial), '\n')
-		if i < 0 {
-			break
-		}
-		w.fn(string(w.partial[:i]))
-		w.partial = w.partial[i+1:]
-	}
-	if len(w.partial) > 64<<10 { // a "line" without end: pass it on in pieces
-		w.fn(string(w.partial))
-		w.partial = nil
-	}
-	return len(p), nil
-}
-
-// String is the output kept, without the session's own lines.
-func (w *lineWriter) String() string {
-	var b strings.Builder
-	for _, l := range strings.SplitAfter(string(w.kept), "\n") {
-		if strings.HasPrefix(l, "fleet-waiting ") || strings.HasPrefix(l, "fleet-locked ") {
-			continue
-		}
-		b.WriteString(l)
-	}
-	return b.String()
-}
 
 // exitErr is a script's non-zero exit, told in words: remote's message
 // would paste the script.

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -197,6 +196,10 @@ func lastError(log string) string {
 	return ""
 }
 
+// buildLogMax is how much of Nix's log a build keeps for its error
+// message (which shows its last lines and its last "error:" line).
+const buildLogMax = 4 << 20
+
 // nix runs nix-build (or nix-instantiate) on expr for attrs and returns
 // the out (or derivation) paths in attrs order: the classic commands
 // print them in that order, unlike `nix build --json`, and work on Nix
@@ -225,10 +228,9 @@ func (e *Executor) nix(ctx context.Context, command, expr string, attrs []string
 	}
 	cmd := exec.CommandContext(ctx, command, args...)
 	var stdout bytes.Buffer
-	var log lineLog
-	log.forward = e.opts.Log
+	log := newLineWriter(buildLogMax, e.opts.Log)
 	cmd.Stdout = &stdout
-	cmd.Stderr = &log
+	cmd.Stderr = log
 	err = cmd.Run()
 	log.flush()
 	if err != nil {
@@ -242,47 +244,6 @@ func (e *Executor) nix(ctx context.Context, command, expr string, attrs []string
 		return nil, log.String(), fmt.Errorf("%s printed %d paths for %d hosts", command, len(paths), len(attrs))
 	}
 	return paths, log.String(), nil
-}
-
-// lineLog keeps a build's stderr and forwards it line by line.
-type lineLog struct {
-	mu      sync.Mutex
-	all     bytes.Buffer
-	partial []byte
-	forward func(string)
-}
-
-func (l *lineLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.all.Write(p)
-	if l.forward != nil {
-		l.partial = append(l.partial, p...)
-		for {
-			i := bytes.IndexByte(l.partial, '\n')
-			if i < 0 {
-				break
-			}
-			l.forward(string(l.partial[:i]))
-			l.partial = l.partial[i+1:]
-		}
-	}
-	return len(p), nil
-}
-
-func (l *lineLog) flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.forward != nil && len(l.partial) > 0 {
-		l.forward(string(l.partial))
-		l.partial = nil
-	}
-}
-
-func (l *lineLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.all.String()
 }
 
 // Evaluate returns the system each host would get now, without
