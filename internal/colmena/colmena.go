@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/fleet-deploy/fleet/internal/flakeref"
+	"github.com/fleet-deploy/fleet/internal/localnix"
 	"github.com/fleet-deploy/fleet/internal/nixenc"
 	"golang.org/x/sync/errgroup"
 )
@@ -341,8 +342,7 @@ func eval(ctx context.Context, hive string, only []string) (*rawHive, error) {
 		sel = b.String()
 	}
 	expr := fmt.Sprintf("let hive = %s; in { inherit (hive) names; nodes = hive.fleet.read %s; source = hive.fleet.source; }", hive, sel)
-	cmd := exec.CommandContext(ctx, "nix", "--option", "extra-experimental-features", "nix-command flakes",
-		"eval", "--json", "--impure", "--expr", expr)
+	cmd := exec.CommandContext(ctx, "nix", localnix.Args("eval", "--json", "--impure", "--expr", expr)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

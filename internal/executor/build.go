@@ -215,7 +215,7 @@ func (e *Executor) nix(ctx context.Context, command, expr string, attrs []string
 		return nil, "", err
 	}
 	f.Close()
-	args := []string{"--option", "extra-experimental-features", "nix-command flakes"}
+	args := localnix.Args()
 	if command == "nix-build" {
 		args = append(args, "--no-out-link")
 	}

@@ -56,9 +56,12 @@ type Problem struct {
 
 func (p *Problem) Error() string { return p.What + "\n  fix: " + p.Fix }
 
-// nixFeatures is the option fleet passes to every Nix command it runs, so
-// that a Nix without flakes enabled in nix.conf works all the same.
-var nixFeatures = []string{"--option", "extra-experimental-features", "nix-command flakes"}
+// Args is args after the option fleet passes to every Nix command it
+// runs, so that a Nix without flakes enabled in nix.conf works all the
+// same. The slice is new each call.
+func Args(args ...string) []string {
+	return append([]string{"--option", "extra-experimental-features", "nix-command flakes"}, args...)
+}
 
 // Options say what fleet is about to ask of Nix.
 type Options struct {
@@ -132,7 +135,7 @@ func NotInstalled(cmd string) *Problem {
 func showConfig(ctx context.Context) (map[string]string, error) {
 	// `nix show-config` is `nix config show` since Nix 2.20, and still
 	// answers there (with a deprecation warning on stderr).
-	cmd := exec.CommandContext(ctx, "nix", append(nixFeatures, "show-config")...)
+	cmd := exec.CommandContext(ctx, "nix", Args("show-config")...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -285,7 +288,7 @@ func declaredInputs(ctx context.Context, dir string) ([]string, error) {
 		return nil, err
 	}
 	expr := fmt.Sprintf("builtins.attrNames ((import (/. + %s)).inputs or {})", lit)
-	out, err := exec.CommandContext(ctx, "nix-instantiate", append(nixFeatures, "--eval", "--json", "--expr", expr)...).Output()
+	out, err := exec.CommandContext(ctx, "nix-instantiate", Args("--eval", "--json", "--expr", expr)...).Output()
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +375,7 @@ func Probe(ctx context.Context) (version string, err error) {
 	nonce := make([]byte, 8)
 	rand.Read(nonce)
 	expr := fmt.Sprintf(`derivation { name = "fleet-doctor-probe"; system = builtins.currentSystem; builder = "builtin:buildenv"; derivations = []; manifest = "/dev/null"; nonce = "%x"; }`, nonce)
-	cmd := exec.CommandContext(ctx, "nix-build", append(nixFeatures, "--no-out-link", "--expr", expr)...)
+	cmd := exec.CommandContext(ctx, "nix-build", Args("--no-out-link", "--expr", expr)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
