@@ -19,9 +19,16 @@ func TestUnchangedHostsLeftAlone(t *testing.T) {
 	}
 	before := map[string]int{}
 	gens := map[string]string{}
+	// An activation session makes its state directory, /run/fleet/RUN-HOST,
+	// even when it finds the host unchanged; after a push that found the
+	// host running the closure, fleet opens no session at all.
+	sessions := func(h *lab.Host) string { return exec(t, h, "ls -d /run/fleet/*-"+h.Name+" | wc -l") }
 	for _, h := range l.Hosts {
 		before[h.Name] = activations(t, h)
 		gens[h.Name] = exec(t, h, "readlink /nix/var/nix/profiles/system")
+		if n := sessions(h); n != "1" {
+			t.Fatalf("%s: %s activation sessions after the first deploy, want 1", h.Name, n)
+		}
 	}
 
 	r := fleet(t, runArgs(l, file)...)
@@ -40,6 +47,9 @@ func TestUnchangedHostsLeftAlone(t *testing.T) {
 		if g := exec(t, h, "readlink /nix/var/nix/profiles/system"); g != gens[h.Name] {
 			t.Errorf("%s: profile %s → %s", h.Name, gens[h.Name], g)
 		}
+		if n := sessions(h); n != "1" {
+			t.Errorf("%s: %s activation sessions after the redeploy, want still 1", h.Name, n)
+		}
 	}
 	if strings.Contains(r.stdout, "fleet-confirm") {
 		t.Errorf("an unchanged host was confirmed")
@@ -52,6 +62,9 @@ func TestUnchangedHostsLeftAlone(t *testing.T) {
 	for _, h := range l.Hosts {
 		if n := activations(t, h); n != before[h.Name]+1 {
 			t.Errorf("%s: --reactivate ran %d activations, want %d", h.Name, n, before[h.Name]+1)
+		}
+		if n := sessions(h); n != "2" {
+			t.Errorf("%s: %s activation sessions after --reactivate, want 2", h.Name, n)
 		}
 	}
 }

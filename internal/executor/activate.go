@@ -78,11 +78,63 @@ func (e *Executor) Activate(ctx context.Context, h *runtime.Host, closure string
 	if !isStorePath(closure) {
 		return nil, &runtime.HostError{Host: h.Name, Step: "activate", Err: fmt.Errorf("%q is not a /nix/store path", closure)}
 	}
-	m, err := e.machine(h)
+	m, op, err := e.machineOp(h)
 	if err != nil {
 		return nil, hostErr(h, "activate", err)
 	}
+	if r := m.fromSeen(op, closure, o.Goal); r != nil {
+		m.record(r)
+		return m.judge("activate", r)
+	}
 	return m.activate(ctx, closure, o)
+}
+
+// hostSeen is what a push found the host running when the host had the
+// closure already (pushScript's "fleet-has" line).
+type hostSeen struct {
+	closure, current, profile, link, boot, ok string
+	op                                        int // the push's operation number
+}
+
+// fromSeen answers an activation of closure for goal from what the push
+// just before it saw, without a session: the host runs (boots) closure
+// as ActivateScript's own test would find, and no other operation on
+// the host came between the two (op is the activation's number). It is
+// nil, and the session decides, in every other case, and with
+// --reactivate. What the push saw is used once.
+//
+// The session would test the same under the host lock; this reads it a
+// moment earlier, without it. A host in another deploy's dead-man window
+// does not pass (/run/fleet/ok names a system only once it is
+// confirmed), nor one whose switch or boot another deploy started (that
+// sets the profile first); a test switch another deploy starts after
+// the push looked is that deploy's to report.
+func (m *machine) fromSeen(op int, closure, goal string) *hostResult {
+	m.rec.Lock()
+	s := m.seen
+	m.seen = nil
+	m.rec.Unlock()
+	if s == nil || s.op != op-1 || s.closure != closure || m.reactivate {
+		return nil
+	}
+	same := false
+	switch goal {
+	case "switch":
+		same = s.current == closure && s.profile == closure && s.ok == closure
+	case "test":
+		same = s.current == closure && s.ok == closure
+	case "boot":
+		same = s.profile == closure && (s.boot == "" || s.boot == closure)
+	}
+	if !same {
+		return nil
+	}
+	gen := 0
+	if g := genRE.FindStringSubmatch(s.link); g != nil {
+		gen, _ = strconv.Atoi(g[1])
+	}
+	return &hostResult{prev: s.current, cur: s.current, prevGen: gen, gen: gen, boot: s.boot,
+		decision: "unchanged", via: "none", closure: closure, goal: goal}
 }
 
 // unitName names the transient unit of the machine's next switch:

@@ -431,7 +431,7 @@ func commands(f *fakeHost) []string {
 	defer f.mu.Unlock()
 	var out []string
 	for _, l := range f.log {
-		for _, s := range []string{ActivateScript, collectScript, confirmScript, outcomeScript, previousScript, rebootScript} {
+		for _, s := range []string{ActivateScript, collectScript, confirmScript, outcomeScript, previousScript, rebootScript, pushScript} {
 			if i := strings.Index(l, s); i >= 0 {
 				name, _, _ := strings.Cut(strings.TrimSpace(l[i+len(s):]), " ")
 				l = l[:i] + name

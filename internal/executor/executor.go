@@ -103,12 +103,22 @@ func New(o Options) *Executor {
 // host and run, whichever step comes first. A Host that cannot be built
 // (an ssh_config error) is tried again by the next step.
 func (e *Executor) machine(h *runtime.Host) (*machine, error) {
+	m, _, err := e.machineOp(h)
+	return m, err
+}
+
+// machineOp is machine, and the number of this operation on the host:
+// every operation on the host, of any kind, is numbered in turn, so that
+// one can tell whether another came between two (seen, activate.go).
+func (e *Executor) machineOp(h *runtime.Host) (*machine, int, error) {
 	e.mu.Lock()
 	m, ok := e.machines[h.Name]
 	if !ok {
 		m = &machine{h: h, runID: e.runID, clock: e.clock, holder: e.holder, noWait: e.opts.NoWait, reactivate: e.opts.Reactivate}
 		e.machines[h.Name] = m
 	}
+	m.ops++
+	op := m.ops
 	e.mu.Unlock()
 
 	m.mu.Lock()
@@ -116,11 +126,11 @@ func (e *Executor) machine(h *runtime.Host) (*machine, error) {
 	if m.host == nil {
 		host, err := e.newHost(h)
 		if err != nil {
-			return nil, err
+			return nil, op, err
 		}
 		m.host = host
 	}
-	return m, nil
+	return m, op, nil
 }
 
 // Close closes every host's connection.

@@ -123,8 +123,8 @@ func (f *fakeHost) do(ctx context.Context, cmd remote.Cmd, fresh bool) error {
 		return errors.New("fake: connection refused")
 	}
 	f.log = append(f.log, line)
-	if slices.Equal(cmd.Argv, nixserve.Command) {
-		return f.serve(cmd) // push_test.go
+	if len(cmd.Argv) > 4 && cmd.Argv[2] == pushScript && slices.Equal(cmd.Argv[5:], nixserve.Command) {
+		return f.push(cmd) // push_test.go
 	}
 	if cmd.Stdin != nil {
 		io.Copy(io.Discard, cmd.Stdin)

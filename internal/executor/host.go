@@ -66,6 +66,11 @@ type machine struct {
 	recorded bool
 	added    int
 	units    int // transient units started, for their names
+	// seen is what the last push found the host running, when the host
+	// had the closure already (activate.go's fromSeen).
+	seen *hostSeen
+
+	ops int // operations on the host so far (Executor.machineOp; guarded by the Executor's mu)
 
 	mu   sync.Mutex // guards host while Executor.machine builds it
 	host Host       // set before the machine is handed out
@@ -118,6 +123,16 @@ func (m *machine) readlink(ctx context.Context, args ...string) (string, error) 
 		return "", nil
 	}
 	return strings.TrimSpace(out), err
+}
+
+// prepare tells the machine's Host that a command will follow the one
+// under way, so that it can open that command's session now (an SSH
+// Host opens it in the background: one round trip fewer when the
+// command comes). A Host without sessions ignores it.
+func (m *machine) prepare() {
+	if p, ok := m.host.(interface{ Prepare() }); ok {
+		p.Prepare()
+	}
 }
 
 // isConnErr reports whether err is about reaching the host rather than

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -27,18 +28,18 @@ func (e *Executor) Push(ctx context.Context, h *runtime.Host, closure string, pr
 	if !isStorePath(closure) {
 		return nil, &runtime.HostError{Host: h.Name, Step: "push", Err: fmt.Errorf("%q is not a /nix/store path", closure)}
 	}
-	m, err := e.machine(h)
+	m, op, err := e.machineOp(h)
 	if err != nil {
 		return nil, hostErr(h, "push", err)
 	}
-	res, err := e.push(ctx, m, closure, progress)
+	res, err := e.push(ctx, m, op, closure, progress)
 	return res, hostErr(h, "push", err)
 }
 
-func (e *Executor) push(ctx context.Context, m *machine, closure string, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
+func (e *Executor) push(ctx context.Context, m *machine, op int, closure string, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
 	if m.h.BuildOnTarget {
 		// Built there: nothing to copy, but make sure it is there.
-		err := m.serve(ctx, func(s *nixserve.Session) error {
+		err := m.serve(ctx, op, closure, func(s *nixserve.Session) error {
 			valid, err := s.QueryValidPaths([]string{closure}, false, false)
 			if err == nil && !valid[closure] {
 				err = fmt.Errorf("%s is not in the host's store", closure)
@@ -51,14 +52,14 @@ func (e *Executor) push(ctx context.Context, m *machine, closure string, progres
 	if err != nil {
 		return nil, err
 	}
-	return m.copy(ctx, paths, progress)
+	return m.copy(ctx, op, closure, paths, progress)
 }
 
-// copy sends those of paths (a closure, dependencies first) that the
-// machine lacks, telling progress (if any) the NAR bytes sent.
-func (m *machine) copy(ctx context.Context, paths []*nixserve.PathInfo, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
+// copy sends those of paths (closure's closure, dependencies first) that
+// the machine lacks, telling progress (if any) the NAR bytes sent.
+func (m *machine) copy(ctx context.Context, op int, closure string, paths []*nixserve.PathInfo, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
 	res := &runtime.PushResult{Paths: len(paths)}
-	err := m.serve(ctx, func(s *nixserve.Session) error {
+	err := m.serve(ctx, op, closure, func(s *nixserve.Session) error {
 		names := make([]string, len(paths))
 		for i, p := range paths {
 			names[i] = p.Path
@@ -101,15 +102,19 @@ func (m *machine) copy(ctx context.Context, paths []*nixserve.PathInfo, progress
 }
 
 // serve runs `nix-store --serve --write` on the machine (as root) and
-// hands fn the session. The process's stdin and stdout are OS pipes, so
-// that a Host that runs a local process passes them on as they are and
-// returns when the process ends. When fn returns, the server's stdin is
-// closed: it exits, dropping any path whose NAR was cut short.
+// hands fn the session, unless the machine has closure already: then
+// pushScript says so and what the machine runs (kept for an activation
+// that follows, see fromSeen), no server starts and fn is not called.
+// op is the push's operation number (Executor.machineOp). The process's stdin
+// and stdout are OS pipes, so that a Host that runs a local process
+// passes them on as they are and returns when the process ends. When fn
+// returns, the server's stdin is closed: it exits, dropping any path
+// whose NAR was cut short.
 //
 // The error is fn's when it is about this machine (a store path that
 // cannot be read); else the command's own (the host's words on stderr,
 // a lost connection, ctx) if it failed; else fn's.
-func (m *machine) serve(ctx context.Context, fn func(*nixserve.Session) error) error {
+func (m *machine) serve(ctx context.Context, op int, closure string, fn func(*nixserve.Session) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	inR, inW, err := os.Pipe()
@@ -124,19 +129,56 @@ func (m *machine) serve(ctx context.Context, fn func(*nixserve.Session) error) e
 	}
 	ran := make(chan error, 1)
 	go func() {
-		err := m.host.Run(ctx, remote.Cmd{Argv: nixserve.Command, Sudo: m.sudo(asRoot), Stdin: inR, Stdout: outW})
+		argv := append([]string{"sh", "-c", pushScript, "fleet-push", closure}, nixserve.Command...)
+		err := m.host.Run(ctx, remote.Cmd{Argv: argv, Sudo: m.sudo(asRoot), Stdin: inR, Stdout: outW})
 		inR.Close()  // our writes fail from now on,
 		outW.Close() // and our reads end
 		ran <- err
 	}()
-	err = fn(nixserve.Open(outR, inW))
+	out := bufio.NewReader(outR)
+	seen, err := readBanner(out)
+	switch {
+	case err != nil:
+	case seen != nil:
+		seen.closure, seen.op = closure, op
+	default:
+		m.prepare() // the host changes: its activation follows the push
+		err = fn(nixserve.Open(out, inW))
+	}
 	outR.Close() // after an error, the server may still be writing an answer
 	inW.Close()
 	runErr := <-ran
-	if runErr != nil && !localFault(err) {
+	switch {
+	case runErr != nil && !localFault(err):
 		return runErr
+	case err == nil && seen != nil:
+		m.rec.Lock()
+		m.seen = seen
+		m.rec.Unlock()
 	}
 	return err
+}
+
+// readBanner reads pushScript's first line: nil for "fleet-serve" (the
+// server follows), what the machine runs for "fleet-has".
+func readBanner(r *bufio.Reader) (*hostSeen, error) {
+	b, err := r.ReadSlice('\n') // at most the reader's buffer: 4 KiB
+	if err != nil {
+		if len(b) == 0 {
+			err = errors.New("the push ended before it started") // the command's own error says why
+		} else {
+			err = fmt.Errorf("the host printed %.200q before the push started (its shell must not print to stdout)", b)
+		}
+		return nil, err
+	}
+	f := strings.Split(strings.TrimSuffix(string(b), "\n"), "\t")
+	switch {
+	case len(f) == 1 && f[0] == "fleet-serve":
+		return nil, nil
+	case len(f) == 6 && f[0] == "fleet-has":
+		return &hostSeen{current: f[1], profile: f[2], link: f[3], boot: f[4], ok: f[5]}, nil
+	}
+	return nil, fmt.Errorf("the host printed %.200q before the push started (its shell must not print to stdout)", b)
 }
 
 // localFault reports whether err is about this machine: its store, not the

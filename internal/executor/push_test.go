@@ -8,8 +8,10 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/fleet-deploy/fleet/internal/nixserve"
 	"github.com/fleet-deploy/fleet/internal/remote"
 	"github.com/fleet-deploy/fleet/runtime"
 )
@@ -37,6 +39,23 @@ func TestPushBuiltOnTarget(t *testing.T) {
 			}
 		})
 	}
+}
+
+// push is the fake machine's pushScript: what it runs when it has the
+// closure, else its `nix-store --serve --write`.
+func (f *fakeHost) push(cmd remote.Cmd) error {
+	closure, prof := cmd.Argv[4], f.gens[f.gen]
+	if f.current == closure || prof == closure {
+		link := ""
+		if f.gen != 0 {
+			link = fmt.Sprintf("system-%d-link", f.gen)
+		}
+		fmt.Fprintf(cmd.Stdout, "fleet-has\t%s\t%s\t%s\t%s\t%s\n", f.current, prof, link, f.boot, f.ok)
+		io.Copy(io.Discard, cmd.Stdin)
+		return nil
+	}
+	io.WriteString(cmd.Stdout, "fleet-serve\n")
+	return f.serve(cmd)
 }
 
 // serve is the fake machine's `nix-store --serve --write`: the handshake
@@ -93,4 +112,79 @@ func (f *fakeHost) serve(cmd remote.Cmd) error {
 			out.Write(append([]byte(p), make([]byte, (8-len(p)%8)%8)...))
 		}
 	}
+}
+
+// TestPushThenUnchanged: a push to a host that has the closure starts no
+// nix-store there, and the activation right after it answers from what
+// the push saw, without a session, when the session would have found the
+// host unchanged; in every other case the activation's session decides.
+func TestPushThenUnchanged(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		ok         string // /run/fleet/ok
+		goal       string
+		reactivate bool
+		between    bool // another operation on the host between push and activate
+		closure    string
+		want       []string // the commands after the push's
+	}{
+		{name: "switch", ok: sys2, goal: "switch", closure: sys2},
+		{name: "test", ok: sys2, goal: "test", closure: sys2},
+		{name: "boot", goal: "boot", closure: sys2},
+		{name: "last switch not a success", goal: "switch", closure: sys2, want: []string{"fleet-activate"}},
+		{name: "reactivate", ok: sys2, goal: "switch", reactivate: true, closure: sys2, want: []string{"fleet-activate"}},
+		{name: "an operation between", ok: sys2, goal: "switch", between: true, closure: sys2, want: []string{"readlink /run/current-system", "fleet-activate"}},
+		{name: "the previous system", ok: sys2, goal: "switch", closure: sys1, want: []string{"fleet-activate"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op := opCase{gens: twoGens, want: state{sys2, 2, twoGens}}
+			if tc.closure == sys1 {
+				op.want = state{sys1, 3, with(twoGens, 3, sys1)}
+			}
+			f, e, _, ctx := op.setup(t)
+			f.ok = tc.ok
+			e.opts.Reactivate = tc.reactivate
+			m, err := e.machine(testH)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.reactivate = tc.reactivate
+			res, err := m.copy(ctx, 1, tc.closure, []*nixserve.PathInfo{{Path: tc.closure}}, nil)
+			if err != nil || res.Missing != 0 {
+				t.Fatalf("push: %+v, %v; want nothing missing", res, err)
+			}
+			pushed := len(commands(f))
+			if tc.between {
+				m, err := e.machine(testH)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.readlink(ctx, currentSystem)
+			}
+			ares, err := e.Activate(ctx, testH, tc.closure, runtime.ActivateOptions{Goal: tc.goal})
+			op.check(t, f, err)
+			if tc.closure == sys2 && (ares == nil || ares.Previous != sys2 || ares.Current != sys2) {
+				t.Errorf("result %+v, want %s before and after", ares, sys2)
+			}
+			if got := scriptNames(commands(f)[pushed:]); !slices.Equal(got, tc.want) {
+				t.Errorf("commands after the push %q, want %q", got, tc.want)
+			}
+			if got := f.log[0]; !strings.HasSuffix(got, "fleet-push "+tc.closure+" nix-store --serve --write") {
+				t.Errorf("push command %q", got)
+			}
+		})
+	}
+}
+
+// scriptNames are commands (activate_test.go's commands) with each script
+// named by its $0 alone.
+func scriptNames(cmds []string) []string {
+	var out []string
+	for _, c := range cmds {
+		if s, ok := strings.CutPrefix(c, "sh -c "); ok {
+			c, _, _ = strings.Cut(s, " ")
+		}
+		out = append(out, c)
+	}
+	return out
 }

@@ -76,7 +76,8 @@ if [ "$reactivate" != 1 ] && [ -z "$drop" ]; then
     exit 0
   fi
 fi
-rm -f "$dir/result" "$dir/log" "$dir/decided" "$dir/confirmed" "$dir/rolledback" "$dir/sleep.pid" "$dir/events" "$dir/started"
+rmdir "$dir/decided" 2>/dev/null
+rm -f "$dir/result" "$dir/log" "$dir/confirmed" "$dir/rolledback" "$dir/sleep.pid" "$dir/events" "$dir/started"
 cat >"$dir/runner" <<'FLEET_RUNNER' || exit 111
 ` + runnerScript + `FLEET_RUNNER
 mkfifo "$dir/events" && exec 3<>"$dir/events" || exit 111
@@ -124,6 +125,27 @@ while read -r ev a b <&3; do
 done
 cat "$dir/launch.log" >&2
 exit 113
+`
+
+// pushScript starts a push. Unless the host has the closure already
+// (its system profile or /run/current-system points at it: a Nix GC
+// root, so the whole closure is valid in its store), it prints
+// "fleet-serve" and becomes the server (its arguments after the
+// closure: `nix-store --serve --write`). When the host has it, it prints
+// "fleet-has" and what the host runs, as ActivateScript reads it, and
+// exits: no nix-store process and no query, and the activation that
+// follows can answer "unchanged" without a session of its own
+// (activate.go's fromSeen). Arguments: closure, the server's argv.
+const pushScript = `closure=$1
+shift
+cur=$(readlink /run/current-system) prof=$(readlink -f /nix/var/nix/profiles/system)
+if [ -n "$closure" ] && { [ "$cur" = "$closure" ] || [ "$prof" = "$closure" ]; }; then
+  printf 'fleet-has\t%s\t%s\t%s\t%s\t%s\n' "$cur" "$prof" "$(readlink /nix/var/nix/profiles/system)" \
+    "$(readlink /nix/var/lab/boot/default)" "$(cat /run/fleet/ok 2>/dev/null)"
+  exit 0
+fi
+echo fleet-serve
+exec "$@"
 `
 
 // runnerScript is the detached part, written to DIR/runner. Arguments:
@@ -213,19 +235,26 @@ else
 fi
 # What the host last switched to without a failure: a later session may
 # leave a host alone only if this names the closure (/run/fleet/ok).
+# With a dead-man window, only once fleet confirmed: until then the
+# host may still go back.
 rm -f /run/fleet/ok
-if [ "$decision" = ok ] && [ -n "$runs" ] && [ "$goal" != boot ]; then printf '%s\n' "$closure" >/run/fleet/ok; fi
+armed=
+if [ "$decision" = ok ] && [ "$confirm" -gt 0 ] && [ -n "$prev" ] && [ "$prev" != "$closure" ] && [ "$cur" = "$closure" ]; then armed=1; fi
+if [ "$decision" = ok ] && [ -n "$runs" ] && [ "$goal" != boot ] && [ -z "$armed" ]; then printf '%s\n' "$closure" >/run/fleet/ok; fi
 if [ "$decision" = ok ] && [ -n "$drop" ] && [ "$drop" != "$(gennum "$(readlink "$profile")")" ]; then
   nix-env -p "$profile" --delete-generations "$drop" >>"$dir/log" 2>&1
 fi
-if [ "$decision" = ok ] && [ "$confirm" -gt 0 ] && [ -n "$prev" ] && [ "$prev" != "$closure" ] && [ "$cur" = "$closure" ]; then
+if [ -n "$armed" ]; then
   # The dead-man window: unless fleet confirms (mkdir decided, then kill
   # the sleep), go back to prev and delete the generation that failed.
   sleep "$confirm" &
   echo $! >"$dir/sleep.pid"
   finish
   wait
-  mkdir "$dir/decided" 2>/dev/null || exit 0
+  if ! mkdir "$dir/decided" 2>/dev/null; then # confirmed
+    [ -n "$runs" ] && [ "$goal" != boot ] && printf '%s\n' "$closure" >/run/fleet/ok
+    exit 0
+  fi
   {
     echo "not confirmed within ${confirm}s: rolling back to $prev"
     ok=1

@@ -82,6 +82,17 @@ func (s *sshHost) drop(c *remote.Conn) {
 	}
 }
 
+// Prepare has the connection, if there is one, open the session of the
+// next command now (remote.Conn.Prepare).
+func (s *sshHost) Prepare() {
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c != nil {
+		c.Prepare()
+	}
+}
+
 func (s *sshHost) Fresh(ctx context.Context, cmd remote.Cmd) error {
 	c, err := remote.Dial(ctx, s.ep)
 	if err != nil {

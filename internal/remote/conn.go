@@ -42,6 +42,9 @@ type Conn struct {
 	closed   bool  // Close was called
 	deathErr error // why the connection is gone; set before life ends
 
+	prepMu sync.Mutex
+	prep   *prepared // the session Prepare opened for the next Run
+
 	relMu      sync.Mutex
 	relPending int  // session slots waiting for releaser
 	relRunning bool // a releaser goroutine is running

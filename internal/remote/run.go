@@ -102,7 +102,25 @@ func (c *Conn) Run(ctx context.Context, cmd Cmd) error {
 	if err := ctx.Err(); err != nil {
 		return r.wrap(err)
 	}
-	sess, release, err := c.openSession(ctx)
+	sess, release, prepared, err := c.openSession(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return r.wrap(ctx.Err())
+		}
+		return err
+	}
+	started, err := r.exec(ctx, sess)
+	release()
+	if started || !prepared || ctx.Err() != nil || c.Err() != nil {
+		return err
+	}
+	// The prepared session would not start the command: the server closed
+	// it while it waited (sshd's ChannelTimeout). Once more, in a new one;
+	// cmd's streams were not touched yet.
+	if r, err = c.newRun(cmd); err != nil {
+		return err
+	}
+	sess, release, err = c.newSession(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return r.wrap(ctx.Err())
@@ -110,7 +128,8 @@ func (c *Conn) Run(ctx context.Context, cmd Cmd) error {
 		return err
 	}
 	defer release()
-	return r.exec(ctx, sess)
+	_, err = r.exec(ctx, sess)
+	return err
 }
 
 // Output runs argv and returns its stdout. A non-zero exit gives an
@@ -169,8 +188,9 @@ func (r *run) wrap(err error) error {
 	return fmt.Errorf("ssh %s: %s: %w", r.c.ep.name(), r.command, err)
 }
 
-// exec runs r in sess, which it closes, and waits for it.
-func (r *run) exec(ctx context.Context, sess *ssh.Session) error {
+// exec runs r in sess, which it closes, and waits for it; started
+// reports whether the server started the command.
+func (r *run) exec(ctx context.Context, sess *ssh.Session) (started bool, err error) {
 	// runCtx is also cancelled, with the cause, when reading Stdin or
 	// writing Stdout/Stderr fails: the command is then stopped rather than
 	// fed a truncated stdin or left blocked on output nobody reads.
@@ -178,12 +198,12 @@ func (r *run) exec(ctx context.Context, sess *ssh.Session) error {
 	defer fail(nil)
 	if err := r.wire(sess, fail); err != nil {
 		sess.Close()
-		return r.wrap(err)
+		return false, r.wrap(err)
 	}
 	if err := sess.Start(r.wrapped); err != nil {
 		sess.Close()
 		r.gate.close()
-		return r.startError(err)
+		return false, r.startError(err)
 	}
 	finished := make(chan struct{})
 	defer close(finished)
@@ -197,15 +217,15 @@ func (r *run) exec(ctx context.Context, sess *ssh.Session) error {
 		r.flush()
 		r.gate.close()
 		if err := r.localIOError(runCtx); err != nil {
-			return err
+			return true, err
 		}
-		return r.outcome(err)
+		return true, r.outcome(err)
 	case <-runCtx.Done():
 		r.stop(sess, waitc)
 		if err := r.localIOError(runCtx); err != nil {
-			return err
+			return true, err
 		}
-		return r.wrap(ctx.Err())
+		return true, r.wrap(ctx.Err())
 	}
 }
 

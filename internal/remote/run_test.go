@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -253,5 +254,38 @@ func TestLocalIOErrors(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %s", d)
+	}
+}
+
+// TestPrepare: the next Run takes the session Prepare opened — one
+// session in all, its command run — and, when the server closed that
+// session while it waited, runs in a new one instead.
+func TestPrepare(t *testing.T) {
+	for _, closed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("closed=%v", closed), func(t *testing.T) {
+			var gone chan struct{}
+			f := newFixture(t, func(s *testServer) {
+				if closed {
+					gone = make(chan struct{})
+					s.closedFirstSession = gone
+				}
+			})
+			c := dial(t, f.endpoint())
+			c.Prepare()
+			c.Prepare() // one is prepared already: nothing more
+			if closed {
+				<-gone
+			}
+			out, err := c.Output(context.Background(), "echo", "hi")
+			if err != nil || string(out) != "hi\n" {
+				t.Fatalf("Output = %q, %v", out, err)
+			}
+			f.srv.mu.Lock()
+			n := f.srv.sessions
+			f.srv.mu.Unlock()
+			if want := map[bool]int{false: 1, true: 2}[closed]; n != want {
+				t.Errorf("the server opened %d sessions, want %d", n, want)
+			}
+		})
 	}
 }

@@ -34,6 +34,10 @@ type testServer struct {
 	// dropFirst makes the server close its first dropFirst connections
 	// right after accepting them (sshd over MaxStartups).
 	dropFirst int
+	// closedFirstSession, if set, makes the server close its first
+	// session channel as soon as it opened (sshd's ChannelTimeout on an
+	// idle session), closing the channel once it has.
+	closedFirstSession chan struct{}
 
 	mu         sync.Mutex
 	authorized map[string]bool
@@ -42,6 +46,7 @@ type testServer struct {
 	netConns   []net.Conn
 	users      []string
 	accepted   int
+	sessions   int // session channels opened
 	live       int      // connections not closed yet
 	forwards   []string // direct-tcpip destinations asked for
 	wg         sync.WaitGroup
@@ -191,6 +196,19 @@ func (s *testServer) handleConn(nc net.Conn) {
 		mu.Unlock()
 		ch, creqs, err := nch.Accept()
 		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		s.sessions++
+		first := s.sessions == 1
+		s.mu.Unlock()
+		if first && s.closedFirstSession != nil {
+			go ssh.DiscardRequests(creqs)
+			ch.Close()
+			mu.Lock()
+			active--
+			mu.Unlock()
+			close(s.closedFirstSession)
 			continue
 		}
 		open.Add(1)

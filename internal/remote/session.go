@@ -17,12 +17,81 @@ import (
 	"golang.org/x/sync/semaphore"
 )
 
-// openSession waits for a free session slot and opens a session; the
-// function returned frees the slot once the session is closed. When the
-// server refuses a session (sshd's MaxSessions is lower than ours), the
-// slot count is lowered to the sessions still open and it tries again once
-// one of them ends (or after a short pause if none is open).
-func (c *Conn) openSession(ctx context.Context) (*ssh.Session, func(), error) {
+// Prepare opens a session now, in the background, for the next Run: a
+// session costs a round trip to open, which a caller that knows another
+// command will follow (the activation after a push) pays while the first
+// still runs. At most one session is prepared; it holds a session slot
+// until a Run takes it or the Conn closes. Prepare does nothing when one
+// is prepared already or no slot is free.
+func (c *Conn) Prepare() {
+	c.prepMu.Lock()
+	defer c.prepMu.Unlock()
+	if c.prep != nil || c.Err() != nil || !c.slots.tryAcquire() {
+		return
+	}
+	p := &prepared{done: make(chan struct{})}
+	c.prep = p
+	go func() {
+		p.sess, p.err = c.client.NewSession()
+		if p.err != nil {
+			c.slots.release()
+		}
+		close(p.done)
+	}()
+}
+
+// prepared is a session Prepare opens.
+type prepared struct {
+	done chan struct{} // closed once sess or err is set
+	sess *ssh.Session
+	err  error
+}
+
+// takePrepared returns the prepared session, waiting for it to open if
+// it is still opening, or nil if there is none (or it failed to open).
+// Its slot goes with it.
+func (c *Conn) takePrepared(ctx context.Context) *ssh.Session {
+	c.prepMu.Lock()
+	p := c.prep
+	c.prep = nil
+	c.prepMu.Unlock()
+	if p == nil {
+		return nil
+	}
+	select {
+	case <-p.done:
+		if p.err != nil {
+			return nil
+		}
+		return p.sess
+	case <-ctx.Done():
+		go func() { // not ours to use: close it once it is open
+			<-p.done
+			if p.err == nil {
+				p.sess.Close()
+				c.releaseLater()
+			}
+		}()
+		return nil
+	}
+}
+
+// openSession waits for a free session slot and opens a session, or
+// takes the prepared one (prepared reports which); the function returned
+// frees the slot once the session is closed. When the server refuses a
+// session (sshd's MaxSessions is lower than ours), the slot count is
+// lowered to the sessions still open and it tries again once one of them
+// ends (or after a short pause if none is open).
+func (c *Conn) openSession(ctx context.Context) (sess *ssh.Session, release func(), prepared bool, err error) {
+	if sess := c.takePrepared(ctx); sess != nil {
+		return sess, c.releaseLater, true, nil
+	}
+	sess, release, err = c.newSession(ctx)
+	return sess, release, false, err
+}
+
+// newSession is openSession without a prepared session.
+func (c *Conn) newSession(ctx context.Context) (*ssh.Session, func(), error) {
 	const maxRefusals = 1000
 	refusals := 0
 	for {
@@ -133,6 +202,17 @@ func (s *slots) acquire(ctx context.Context) error {
 	s.active++
 	s.mu.Unlock()
 	return nil
+}
+
+// tryAcquire takes a slot if one is free at once.
+func (s *slots) tryAcquire() bool {
+	if !s.sem.TryAcquire(1) {
+		return false
+	}
+	s.mu.Lock()
+	s.active++
+	s.mu.Unlock()
+	return true
 }
 
 func (s *slots) release() {
