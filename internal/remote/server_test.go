@@ -46,7 +46,7 @@ type testServer struct {
 	netConns   []net.Conn
 	users      []string
 	accepted   int
-	sessions   int // session channels opened
+	sessions   int      // session channels opened
 	live       int      // connections not closed yet
 	forwards   []string // direct-tcpip destinations asked for
 	wg         sync.WaitGroup
