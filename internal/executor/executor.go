@@ -137,12 +137,19 @@ func (e *Executor) machineOp(h *runtime.Host) (*machine, int, error) {
 func (e *Executor) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	var ahead []*serveProc
 	for _, m := range e.machines {
+		if p := m.takeAhead(); p != nil {
+			ahead = append(ahead, p)
+		}
 		m.mu.Lock()
 		if m.host != nil {
 			m.host.Close()
 		}
 		m.mu.Unlock()
+	}
+	for _, p := range ahead { // their connections are closed: they end at once
+		p.end()
 	}
 	return nil
 }

@@ -69,6 +69,8 @@ type machine struct {
 	// seen is what the last push found the host running, when the host
 	// had the closure already (activate.go's fromSeen).
 	seen *hostSeen
+	// ahead is a push started before its closure was known (serveAhead).
+	ahead *serveProc
 
 	ops int // operations on the host so far (Executor.machineOp; guarded by the Executor's mu)
 

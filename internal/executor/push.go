@@ -105,9 +105,8 @@ func (m *machine) copy(ctx context.Context, op int, closure string, paths []*nix
 // hands fn the session, unless the machine has closure already: then
 // pushScript says so and what the machine runs (kept for an activation
 // that follows, see fromSeen), no server starts and fn is not called.
-// op is the push's operation number (Executor.machineOp). The process's stdin
-// and stdout are OS pipes, so that a Host that runs a local process
-// passes them on as they are and returns when the process ends. When fn
+// op is the push's operation number (Executor.machineOp). The session is
+// the one serveAhead started, if there is one, else a new one. When fn
 // returns, the server's stdin is closed: it exits, dropping any path
 // whose NAR was cut short.
 //
@@ -115,27 +114,21 @@ func (m *machine) copy(ctx context.Context, op int, closure string, paths []*nix
 // cannot be read); else the command's own (the host's words on stderr,
 // a lost connection, ctx) if it failed; else fn's.
 func (m *machine) serve(ctx context.Context, op int, closure string, fn func(*nixserve.Session) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		return err
+	p := m.takeAhead()
+	if p != nil {
+		if _, err := io.WriteString(p.inW, closure+"\n"); err != nil {
+			p.end()
+			p = nil
+		}
 	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		inR.Close()
-		inW.Close()
-		return err
+	if p == nil {
+		var err error
+		if p, err = m.startServe(closure); err != nil {
+			return err
+		}
 	}
-	ran := make(chan error, 1)
-	go func() {
-		argv := append([]string{"sh", "-c", pushScript, "fleet-push", closure}, nixserve.Command...)
-		err := m.host.Run(ctx, remote.Cmd{Argv: argv, Sudo: m.sudo(asRoot), Stdin: inR, Stdout: outW})
-		inR.Close()  // our writes fail from now on,
-		outW.Close() // and our reads end
-		ran <- err
-	}()
-	out := bufio.NewReader(outR)
+	defer context.AfterFunc(ctx, p.cancel)()
+	out := bufio.NewReader(p.outR)
 	seen, err := readBanner(out)
 	switch {
 	case err != nil:
@@ -143,11 +136,9 @@ func (m *machine) serve(ctx context.Context, op int, closure string, fn func(*ni
 		seen.closure, seen.op = closure, op
 	default:
 		m.prepare() // the host changes: its activation follows the push
-		err = fn(nixserve.Open(out, inW))
+		err = fn(nixserve.Open(out, p.inW))
 	}
-	outR.Close() // after an error, the server may still be writing an answer
-	inW.Close()
-	runErr := <-ran
+	runErr := p.end()
 	switch {
 	case runErr != nil && !localFault(err):
 		return runErr
@@ -157,6 +148,89 @@ func (m *machine) serve(ctx context.Context, op int, closure string, fn func(*ni
 		m.rec.Unlock()
 	}
 	return err
+}
+
+// serveProc is pushScript running on the machine: its stdin and stdout
+// are OS pipes, so that a Host that runs a local process passes them on
+// as they are and returns when the process ends.
+type serveProc struct {
+	inW, outR *os.File
+	ran       chan error // the command's outcome
+	cancel    context.CancelFunc
+}
+
+// startServe starts pushScript for closure ("-": the first line of its
+// stdin). Its context is its own: serve ties it to the push's.
+func (m *machine) startServe(closure string) (*serveProc, error) {
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &serveProc{inW: inW, outR: outR, ran: make(chan error, 1), cancel: cancel}
+	go func() {
+		argv := append([]string{"sh", "-c", pushScript, "fleet-push", closure}, nixserve.Command...)
+		err := m.host.Run(ctx, remote.Cmd{Argv: argv, Sudo: m.sudo(asRoot), Stdin: inR, Stdout: outW})
+		inR.Close()  // our writes fail from now on,
+		outW.Close() // and our reads end
+		p.ran <- err
+	}()
+	return p, nil
+}
+
+// end closes the process's stdin (it exits) and returns its outcome.
+func (p *serveProc) end() error {
+	p.outR.Close() // after an error, the server may still be writing an answer
+	p.inW.Close()
+	err := <-p.ran
+	p.cancel()
+	return err
+}
+
+// serveAhead starts the machine's next push before its closure is known
+// (fleet run's reachability check does, right after it connected, while
+// the build runs): its session is open and its command started when the
+// push comes, which then costs no round trip before its first question.
+// Until then it waits on the host, reading its stdin, having done
+// nothing; Executor.Close ends it.
+func (m *machine) serveAhead() {
+	p, err := m.startServe("-")
+	if err != nil {
+		return
+	}
+	m.rec.Lock()
+	old := m.ahead
+	m.ahead = p
+	m.rec.Unlock()
+	if old != nil {
+		old.end()
+	}
+}
+
+// takeAhead returns the push serveAhead started, unless its command
+// ended meanwhile (a lost connection: the push then starts anew).
+func (m *machine) takeAhead() *serveProc {
+	m.rec.Lock()
+	p := m.ahead
+	m.ahead = nil
+	m.rec.Unlock()
+	if p == nil {
+		return nil
+	}
+	select {
+	case err := <-p.ran:
+		p.ran <- err
+		p.end()
+		return nil
+	default:
+		return p
+	}
 }
 
 // readBanner reads pushScript's first line: nil for "fleet-serve" (the

@@ -45,6 +45,20 @@ func TestPushBuiltOnTarget(t *testing.T) {
 // closure, else its `nix-store --serve --write`.
 func (f *fakeHost) push(cmd remote.Cmd) error {
 	closure, prof := cmd.Argv[4], f.gens[f.gen]
+	if closure == "-" { // the first line of stdin, read a byte at a time as sh does
+		var line []byte
+		b := make([]byte, 1)
+		for {
+			if _, err := cmd.Stdin.Read(b); err != nil {
+				return nil // no line: the run ended first
+			}
+			if b[0] == '\n' {
+				break
+			}
+			line = append(line, b[0])
+		}
+		closure = string(line)
+	}
 	if f.current == closure || prof == closure {
 		link := ""
 		if f.gen != 0 {
@@ -187,4 +201,45 @@ func scriptNames(cmds []string) []string {
 		out = append(out, c)
 	}
 	return out
+}
+
+// TestServeAhead: a push started before its closure was known is the one
+// the push then uses (one command on the host, its closure sent on
+// stdin), for a host that lacks the closure and for one that has it; one
+// no push took ends with the Executor, having done nothing.
+func TestServeAhead(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		closure string // "" for no push
+		missing int
+	}{
+		{"not running it", sys3, 0}, // in its store (fake serve adds nothing), not its system
+		{"running it", sys2, 0},
+		{"no push", "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op := opCase{gens: twoGens, want: state{sys2, 2, twoGens}}
+			f, e, _, ctx := op.setup(t)
+			m, err := e.machine(testH)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.store = map[string]bool{sys3 + "-dep": true, sys3: true}
+			m.serveAhead()
+			if tc.closure != "" {
+				res, err := m.copy(ctx, 1, tc.closure, []*nixserve.PathInfo{{Path: sys3 + "-dep"}, {Path: tc.closure}}, nil)
+				if err != nil || res.Missing != tc.missing {
+					t.Fatalf("push: %+v, %v; want %d missing", res, err, tc.missing)
+				}
+				if got, want := m.seen != nil, tc.closure == sys2; got != want {
+					t.Errorf("the push saw the host run the closure: %v, want %v", got, want)
+				}
+			}
+			e.Close()
+			if got := f.log; len(got) != 1 || !strings.HasSuffix(got[0], "fleet-push - nix-store --serve --write") {
+				t.Errorf("commands %q, want the one push started ahead", got)
+			}
+			op.check(t, f, nil)
+		})
+	}
 }

@@ -63,7 +63,7 @@ func (e *Executor) reach(ctx context.Context, h *runtime.Host) error {
 	)
 	switch {
 	case err == nil:
-		s.Prepare() // for the push, while the build runs
+		m.serveAhead() // the push, started while the build runs
 		return nil
 	case errors.As(err, &unknown), errors.As(err, &changed), errors.As(err, &revoked), errors.As(err, &auth):
 		return nil // it answers SSH

@@ -135,9 +135,14 @@ exit 113
 // "fleet-has" and what the host runs, as ActivateScript reads it, and
 // exits: no nix-store process and no query, and the activation that
 // follows can answer "unchanged" without a session of its own
-// (activate.go's fromSeen). Arguments: closure, the server's argv.
+// (activate.go's fromSeen). Arguments: closure, the server's argv. A
+// closure "-" is the first line of stdin (a push started before the
+// closure was known, push.go's serveAhead); the shell's read takes that
+// line and not a byte more, the rest is the server's. Without a line
+// (the run ended first) it exits, having done nothing.
 const pushScript = `closure=$1
 shift
+if [ "$closure" = - ]; then IFS= read -r closure || exit 0; fi
 cur=$(readlink /run/current-system) prof=$(readlink -f /nix/var/nix/profiles/system)
 if [ -n "$closure" ] && { [ "$cur" = "$closure" ] || [ "$prof" = "$closure" ]; }; then
   printf 'fleet-has\t%s\t%s\t%s\t%s\t%s\n' "$cur" "$prof" "$(readlink /nix/var/nix/profiles/system)" \
