@@ -8,6 +8,8 @@
 //	            each host saw (delayproxy.go: the delay; wanops.go: the
 //	            round trips of single operations)
 //	noop.go     the no-op redeploy of 50 hosts
+//	substitute.go  fresh deploys of 10 hosts that fetch half their
+//	            closure from a binary cache (substitute on destination)
 //	large.go    the push of one large closure
 //	plan.go     fleet plan of 1000 hosts
 //	profile.go  fleet's slowest paths in-process under pprof
@@ -95,7 +97,7 @@ func (b *bench) run(ctx context.Context) error {
 		needLab = 50
 	case want("fresh16"):
 		needLab = 16
-	case want("fresh10") || want("wan10") || want("ops"):
+	case want("fresh10") || want("wan10") || want("subst") || want("ops"):
 		needLab = 10
 	case want("large"):
 		needLab = 1
@@ -140,6 +142,7 @@ func (b *bench) run(ctx context.Context) error {
 		{"wan10", func(ctx context.Context) error { return b.wan(ctx, 10) }},
 		{"wan50", func(ctx context.Context) error { return b.wan(ctx, 50) }},
 		{"noop", b.noop},
+		{"subst", b.subst},
 		{"large", b.large},
 		{"plan", b.plan},
 		{"profile", b.profile},
@@ -155,7 +158,6 @@ func (b *bench) run(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
 		}
 	}
-	b.rows = append(b.rows, row{name: "substitute on destination (host(substitute = True))", target: "(issue 15 item 4)", pending: "not benchmarked yet (built and tested: e2e TestSubstitute)"})
 	b.loadEnd = loadavg()
 	return errors.Join(errs...)
 }

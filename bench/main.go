@@ -48,7 +48,7 @@ func main() {
 	flag.IntVar(&cfg.reps50, "reps50", 3, "repetitions of the N=50 fresh deploys (at least 3)")
 	flag.IntVar(&cfg.repsWAN, "reps-wan", 3, "repetitions of the deploys at 50 ms RTT (wan10, wan50)")
 	flag.IntVar(&cfg.planReps, "plan-reps", 5, "repetitions of fleet plan")
-	flag.StringVar(&cfg.only, "only", "", "comma list of benchmarks to run: fresh10, fresh16, fresh50, wan10, wan50 (at 50 ms RTT), noop, large, plan, profile, ops (CPU cost of single operations on one host) (default: all)")
+	flag.StringVar(&cfg.only, "only", "", "comma list of benchmarks to run: fresh10, fresh16, fresh50, wan10, wan50 (at 50 ms RTT), noop, subst (substitute on destination), large, plan, profile, ops (CPU cost of single operations on one host) (default: all)")
 	flag.StringVar(&cfg.ansible, "ansible", "auto", "auto: compare with ansible-playbook when it is installed; off: never")
 	flag.StringVar(&cfg.fleet, "fleet", "bin/fleet", "fleet binary (make build puts it in bin/fleet)")
 	flag.StringVar(&cfg.work, "work", "", "scratch directory (default: a new one under $TMPDIR, removed afterwards)")

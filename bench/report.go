@@ -140,7 +140,7 @@ func (b *bench) report(w io.Writer) {
 		tw.Flush()
 	}
 	if len(b.commands) > 0 {
-		fmt.Fprintf(w, "\nExact commands (run inside the lab's network namespace; hosts reset to empty stores before each fresh/large measurement):\n")
+		fmt.Fprintf(w, "\nExact commands (run inside the lab's network namespace; hosts reset to empty stores before each fresh/subst/large measurement):\n")
 		last := ""
 		for _, c := range b.commands {
 			if c.bench != last {
