@@ -82,6 +82,7 @@ func (e *Executor) Activate(ctx context.Context, h *runtime.Host, closure string
 	if err != nil {
 		return nil, hostErr(h, "activate", err)
 	}
+	m.endAhead()
 	if r := m.fromSeen(op, closure, o.Goal); r != nil {
 		m.record(r)
 		return m.judge("activate", r)

@@ -102,8 +102,15 @@ func New(o Options) *Executor {
 // machine returns h's machine, building its Host on first use: once per
 // host and run, whichever step comes first. A Host that cannot be built
 // (an ssh_config error) is tried again by the next step.
+//
+// Any operation but a push first ends a push started ahead and not
+// taken yet (serveAhead): its session would hold one of the few the
+// host allows, and the operation may be what the push waits for.
 func (e *Executor) machine(h *runtime.Host) (*machine, error) {
 	m, _, err := e.machineOp(h)
+	if m != nil {
+		m.endAhead()
+	}
 	return m, err
 }
 

@@ -213,6 +213,13 @@ func (m *machine) serveAhead() {
 	}
 }
 
+// endAhead ends the push serveAhead started, if no push took it.
+func (m *machine) endAhead() {
+	if p := m.takeAhead(); p != nil {
+		p.end()
+	}
+}
+
 // takeAhead returns the push serveAhead started, unless its command
 // ended meanwhile (a lost connection: the push then starts anew).
 func (m *machine) takeAhead() *serveProc {

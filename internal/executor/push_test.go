@@ -243,3 +243,32 @@ func TestServeAhead(t *testing.T) {
 		})
 	}
 }
+
+// TestServeAheadEndedByAnotherOperation: any other operation on the host
+// ends a push started ahead before it runs (that session may be one of
+// the few the host allows); the push then starts its own.
+func TestServeAheadEndedByAnotherOperation(t *testing.T) {
+	op := opCase{gens: twoGens, want: state{sys2, 2, twoGens}}
+	f, e, _, ctx := op.setup(t)
+	m, err := e.machine(testH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.serveAhead()
+	if _, err := e.Run(ctx, testH, []string{"readlink", currentSystem}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.copy(ctx, 3, sys2, []*nixserve.PathInfo{{Path: sys2}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var pushes []string
+	for _, l := range f.log {
+		if i := strings.Index(l, "fleet-push "); i >= 0 {
+			pushes = append(pushes, strings.Fields(l[i:])[1])
+		}
+	}
+	if want := []string{"-", sys2}; !slices.Equal(pushes, want) {
+		t.Errorf("pushes with closures %q, want %q", pushes, want)
+	}
+	op.check(t, f, nil)
+}

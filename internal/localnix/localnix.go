@@ -82,20 +82,21 @@ func Preflight(ctx context.Context, o Options) error {
 			return NotInstalled(c)
 		}
 	}
+	// Nix's settings and the flakes' locks are two Nix processes of their
+	// own: asked at once, told in this order.
+	flakes := make(chan *Problem, 1)
+	go func() { flakes <- checkFlakes(ctx, o) }()
 	conf, err := showConfig(ctx)
 	if err != nil {
+		<-flakes
 		return err
 	}
 	if p := buildAccess(conf); p != nil {
+		<-flakes
 		return p
 	}
-	for _, dir := range localFlakes(o.Flakes) {
-		if p := checkTracked(dir); p != nil {
-			return p
-		}
-		if p := checkLock(ctx, dir, o.Overrides); p != nil {
-			return p
-		}
+	if p := <-flakes; p != nil {
+		return p
 	}
 	var overridden []string
 	for _, ref := range o.Overrides {
@@ -103,6 +104,19 @@ func Preflight(ctx context.Context, o Options) error {
 	}
 	for _, dir := range localFlakes(overridden) {
 		if p := checkTracked(dir); p != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+// checkFlakes checks that every local flake in o is tracked and locked.
+func checkFlakes(ctx context.Context, o Options) *Problem {
+	for _, dir := range localFlakes(o.Flakes) {
+		if p := checkTracked(dir); p != nil {
+			return p
+		}
+		if p := checkLock(ctx, dir, o.Overrides); p != nil {
 			return p
 		}
 	}
