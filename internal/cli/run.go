@@ -70,7 +70,7 @@ while it activates, each host (/run/fleet/lock there). A second run waits
 for them, saying "waiting for the deploy started at … by …", or with
 --no-wait fails at once.
 
-Before building, run dials every selected host once (-p at a time). A
+Before building, run dials every selected host once (all at once). A
 host that does not answer stops the run there, naming it, with exit 1:
 nothing is built and no host changes. With --skip-unreachable such hosts
 are left out instead (a line each, "unreachable, skipped" in the

@@ -13,13 +13,13 @@ var skipUnreachableFlag = &cli.BoolFlag{Name: "skip-unreachable", Usage: "leave 
 
 // reachability checks, before anything is built, that every selected
 // host answers SSH (executor.Unreachable: one connection each, one
-// attempt, -p at a time, kept for the run). With --skip-unreachable the hosts that do not
+// attempt, all at once, kept for the run). With --skip-unreachable the hosts that do not
 // answer move from sel.Selected to sel.Skipped (Reason "unreachable:
 // ..."), each with a line on stderr, and the run goes on with the rest.
 // Without it, the unreachable hosts are the run's failure: nothing is
 // built, nothing changes, exit 1.
 func reachability(c *cli.Context, ex *executor.Executor, sel *runtime.Selection) error {
-	down := ex.Unreachable(c.Context, sel.Selected, c.Int("parallel"))
+	down := ex.Unreachable(c.Context, sel.Selected)
 	if len(down) == 0 {
 		return nil
 	}

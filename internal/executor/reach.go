@@ -12,18 +12,20 @@ import (
 )
 
 // Unreachable checks, before a run builds anything, that every host
-// answers SSH: one connection each, dialled once (no retries), at most
-// parallel at a time. The connection is the host's for the rest of the
-// run, so the check costs no handshake of its own. It returns the error of each host
+// answers SSH: one connection each, dialled once (no retries), all at
+// once but for the bound internal/remote puts on handshakes under way
+// (remote.MaxConcurrentHandshakes): dialling is waiting for round trips,
+// and waves of -p hosts would pay them once per wave. The connection is
+// the host's for the rest of the run, so the check costs no handshake of
+// its own. It returns the error of each host
 // that does not answer, by name. As fleet doctor's "reachable" check,
 // only a failure to reach the host counts: a host whose key is unknown
 // or that refuses the login answers, and its deploy reports that as it
 // always does. Hosts deployed locally (allow_local) are always reached.
-func (e *Executor) Unreachable(ctx context.Context, hosts []*runtime.Host, parallel int) map[string]error {
+func (e *Executor) Unreachable(ctx context.Context, hosts []*runtime.Host) map[string]error {
 	out := map[string]error{}
 	var mu sync.Mutex
 	var g errgroup.Group
-	g.SetLimit(max(1, parallel))
 	for _, h := range hosts {
 		if isLocal(h) {
 			continue
