@@ -99,7 +99,7 @@ func built(hosts []*runtime.Host, paths []string, errs []error) map[string]strin
 
 // realise copies drv's closure to the machine and builds it there.
 func (m *machine) realise(ctx context.Context, drv string, closure []*nixserve.PathInfo) (string, error) {
-	if _, err := m.copy(ctx, 0, drv, closure, nil); err != nil {
+	if _, err := m.copy(ctx, 0, drv, func() ([]*nixserve.PathInfo, error) { return closure, nil }, nil); err != nil {
 		return "", fmt.Errorf("copying the derivation: %w", err)
 	}
 	out, err := m.run(ctx, asRoot, nil, "nix-store", "--realise", drv)

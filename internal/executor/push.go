@@ -48,18 +48,34 @@ func (e *Executor) push(ctx context.Context, m *machine, op int, closure string,
 		})
 		return &runtime.PushResult{Paths: 1}, err
 	}
-	paths, err := e.paths.of(ctx, closure)
-	if err != nil {
-		return nil, err
+	// The metadata comes from this machine's store while the host's
+	// first answer is on its way.
+	type infos struct {
+		paths []*nixserve.PathInfo
+		err   error
 	}
-	return m.copy(ctx, op, closure, paths, progress)
+	ch := make(chan infos, 1)
+	go func() {
+		paths, err := e.paths.of(ctx, closure)
+		ch <- infos{paths, err}
+	}()
+	return m.copy(ctx, op, closure, func() ([]*nixserve.PathInfo, error) {
+		r := <-ch
+		ch <- r
+		return r.paths, r.err
+	}, progress)
 }
 
-// copy sends those of paths (closure's closure, dependencies first) that
-// the machine lacks, telling progress (if any) the NAR bytes sent.
-func (m *machine) copy(ctx context.Context, op int, closure string, paths []*nixserve.PathInfo, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
-	res := &runtime.PushResult{Paths: len(paths)}
+// copy sends those of closure's closure (from paths: dependencies first)
+// that the machine lacks, telling progress (if any) the NAR bytes sent.
+func (m *machine) copy(ctx context.Context, op int, closure string, paths func() ([]*nixserve.PathInfo, error), progress runtime.ProgressFunc) (*runtime.PushResult, error) {
+	res := &runtime.PushResult{}
 	err := m.serve(ctx, op, closure, func(s *nixserve.Session) error {
+		paths, err := paths()
+		if err != nil {
+			return &localError{err}
+		}
+		res.Paths = len(paths)
 		names := make([]string, len(paths))
 		for i, p := range paths {
 			names[i] = p.Path
@@ -128,23 +144,22 @@ func (m *machine) serve(ctx context.Context, op int, closure string, fn func(*ni
 		}
 	}
 	defer context.AfterFunc(ctx, p.cancel)()
-	out := bufio.NewReader(p.outR)
-	seen, err := readBanner(out)
-	switch {
-	case err != nil:
-	case seen != nil:
-		seen.closure, seen.op = closure, op
-	default:
-		m.prepare() // the host changes: its activation follows the push
-		err = fn(nixserve.Open(out, p.inW))
+	// fn's first question goes out at once; the banner is read as it
+	// arrives, and before the server's answer.
+	b := readBanner(bufio.NewReader(p.outR), m.prepare) // the host changes: its activation follows the push
+	err := fn(nixserve.Open(b, p.inW))
+	<-b.done // it comes, or the command ends
+	if b.seen != nil {
+		err = nil // the host has it: what fn met on the way (errHostHas, a closed pipe) does not matter
 	}
 	runErr := p.end()
 	switch {
 	case runErr != nil && !localFault(err):
 		return runErr
-	case err == nil && seen != nil:
+	case err == nil && b.seen != nil:
+		b.seen.closure, b.seen.op = closure, op
 		m.rec.Lock()
-		m.seen = seen
+		m.seen = b.seen
 		m.rec.Unlock()
 	}
 	return err
@@ -240,26 +255,59 @@ func (m *machine) takeAhead() *serveProc {
 	}
 }
 
-// readBanner reads pushScript's first line: nil for "fleet-serve" (the
-// server follows), what the machine runs for "fleet-has".
-func readBanner(r *bufio.Reader) (*hostSeen, error) {
-	b, err := r.ReadSlice('\n') // at most the reader's buffer: 4 KiB
-	if err != nil {
-		if len(b) == 0 {
-			err = errors.New("the push ended before it started") // the command's own error says why
-		} else {
-			err = fmt.Errorf("the host printed %.200q before the push started (its shell must not print to stdout)", b)
+// errHostHas is what the server's output reads as when the host has
+// the closure: pushScript exited without starting a server.
+var errHostHas = errors.New("the host has the closure")
+
+// banner is pushScript's first line, read as soon as it arrives, and
+// the server's output after it.
+type banner struct {
+	r    *bufio.Reader
+	done chan struct{} // closed once the line is read
+	seen *hostSeen     // for "fleet-has": what the host runs
+	err  error
+}
+
+// readBanner starts reading the banner from r: "fleet-serve" (then
+// onServe is called, and the server's output follows) or "fleet-has"
+// and what the host runs.
+func readBanner(r *bufio.Reader, onServe func()) *banner {
+	b := &banner{r: r, done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		line, err := r.ReadSlice('\n') // at most the reader's buffer: 4 KiB
+		if err != nil {
+			if len(line) == 0 {
+				b.err = errors.New("the push ended before it started") // the command's own error says why
+			} else {
+				b.err = fmt.Errorf("the host printed %.200q before the push started (its shell must not print to stdout)", line)
+			}
+			return
 		}
-		return nil, err
-	}
-	f := strings.Split(strings.TrimSuffix(string(b), "\n"), "\t")
+		f := strings.Split(strings.TrimSuffix(string(line), "\n"), "\t")
+		switch {
+		case len(f) == 1 && f[0] == "fleet-serve":
+			onServe()
+		case len(f) == 6 && f[0] == "fleet-has":
+			b.seen = &hostSeen{current: f[1], profile: f[2], link: f[3], boot: f[4], ok: f[5]}
+		default:
+			b.err = fmt.Errorf("the host printed %.200q before the push started (its shell must not print to stdout)", line)
+		}
+	}()
+	return b
+}
+
+// Read reads the server's output, once the banner said there is one;
+// errHostHas when it said the host has the closure.
+func (b *banner) Read(p []byte) (int, error) {
+	<-b.done
 	switch {
-	case len(f) == 1 && f[0] == "fleet-serve":
-		return nil, nil
-	case len(f) == 6 && f[0] == "fleet-has":
-		return &hostSeen{current: f[1], profile: f[2], link: f[3], boot: f[4], ok: f[5]}, nil
+	case b.err != nil:
+		return 0, b.err
+	case b.seen != nil:
+		return 0, errHostHas
 	}
-	return nil, fmt.Errorf("the host printed %.200q before the push started (its shell must not print to stdout)", b)
+	return b.r.Read(p)
 }
 
 // localFault reports whether err is about this machine: its store, not the
