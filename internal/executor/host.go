@@ -70,7 +70,8 @@ type machine struct {
 	// had the closure already (activate.go's fromSeen).
 	seen *hostSeen
 	// ahead is a push started before its closure was known (serveAhead).
-	ahead *serveProc
+	ahead   *serveProc
+	aheadOK bool // serveAhead may start one (allowAhead, until takeAhead)
 
 	ops int // operations on the host so far (Executor.machineOp; guarded by the Executor's mu)
 

@@ -214,18 +214,24 @@ func (p *serveProc) end() error {
 // push comes, which then costs no round trip before its first question.
 // Until then it waits on the host, reading its stdin, having done
 // nothing; Executor.Close ends it.
+// It starts one only if allowAhead came first and no operation on the
+// machine since (takeAhead) did.
 func (m *machine) serveAhead() {
-	p, err := m.startServe("-")
-	if err != nil {
+	m.rec.Lock()
+	defer m.rec.Unlock()
+	if !m.aheadOK || m.ahead != nil {
 		return
 	}
-	m.rec.Lock()
-	old := m.ahead
-	m.ahead = p
-	m.rec.Unlock()
-	if old != nil {
-		old.end()
+	if p, err := m.startServe("-"); err == nil {
+		m.ahead = p
 	}
+}
+
+// allowAhead lets serveAhead start a push.
+func (m *machine) allowAhead() {
+	m.rec.Lock()
+	m.aheadOK = true
+	m.rec.Unlock()
 }
 
 // endAhead ends the push serveAhead started, if no push took it.
@@ -240,7 +246,7 @@ func (m *machine) endAhead() {
 func (m *machine) takeAhead() *serveProc {
 	m.rec.Lock()
 	p := m.ahead
-	m.ahead = nil
+	m.ahead, m.aheadOK = nil, false
 	m.rec.Unlock()
 	if p == nil {
 		return nil

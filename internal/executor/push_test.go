@@ -224,6 +224,7 @@ func TestServeAhead(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.store = map[string]bool{sys3 + "-dep": true, sys3: true}
+			m.allowAhead()
 			m.serveAhead()
 			if tc.closure != "" {
 				res, err := m.copy(ctx, 1, tc.closure, given(&nixserve.PathInfo{Path: sys3 + "-dep"}, &nixserve.PathInfo{Path: tc.closure}), nil)
@@ -253,6 +254,7 @@ func TestServeAheadEndedByAnotherOperation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.allowAhead()
 	m.serveAhead()
 	if _, err := e.Run(ctx, testH, []string{"readlink", currentSystem}); err != nil {
 		t.Fatal(err)

@@ -44,7 +44,11 @@ func (e *Executor) Unreachable(ctx context.Context, hosts []*runtime.Host) map[s
 }
 
 // reach dials h once, as the connection its machine keeps for the run;
-// nil unless h could not be reached at all.
+// nil unless h could not be reached at all. It returns as soon as h's
+// SSH server has answered: the rest of the handshake (key exchange and
+// authentication, five round trips) goes on while the run builds, and
+// the host's push is started once it is done (serveAhead). A failure of
+// that rest is the deploy's to report, as for any host that answers.
 func (e *Executor) reach(ctx context.Context, h *runtime.Host) error {
 	m, err := e.machine(h)
 	if err != nil {
@@ -56,7 +60,21 @@ func (e *Executor) reach(ctx context.Context, h *runtime.Host) error {
 	}
 	ep := s.ep
 	ep.ConnectionAttempts = 1
-	_, err = s.connect(ctx, ep)
+	m.allowAhead()
+	answered := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.connectAnswered(ctx, ep, func() { close(answered) })
+		if err == nil {
+			m.serveAhead() // the push, started while the build runs
+		}
+		done <- err
+	}()
+	select {
+	case <-answered:
+		return nil
+	case err = <-done:
+	}
 	var (
 		unknown *remote.UnknownHostError
 		changed *remote.ChangedHostKeyError
@@ -65,7 +83,6 @@ func (e *Executor) reach(ctx context.Context, h *runtime.Host) error {
 	)
 	switch {
 	case err == nil:
-		m.serveAhead() // the push, started while the build runs
 		return nil
 	case errors.As(err, &unknown), errors.As(err, &changed), errors.As(err, &revoked), errors.As(err, &auth):
 		return nil // it answers SSH

@@ -43,13 +43,19 @@ func (s *sshHost) connection(ctx context.Context) (*remote.Conn, error) {
 // perhaps with fewer attempts) if there is none; the connection is the
 // host's for the run.
 func (s *sshHost) connect(ctx context.Context, ep remote.Endpoint) (*remote.Conn, error) {
+	return s.connectAnswered(ctx, ep, nil)
+}
+
+// connectAnswered is connect, calling answered once the host's SSH
+// server answers (remote.DialAnswered), if it dials.
+func (s *sshHost) connectAnswered(ctx context.Context, ep remote.Endpoint, answered func()) (*remote.Conn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, fmt.Errorf("%s: %w", s.ep.Host, remote.ErrClosed)
 	}
 	if s.conn == nil {
-		c, err := remote.Dial(ctx, ep)
+		c, err := remote.DialAnswered(ctx, ep, answered)
 		if err != nil {
 			return nil, err
 		}

@@ -76,6 +76,16 @@ func (e *JumpError) Unwrap() error { return e.Err }
 // ctx also ends the waits for a turn or between attempts at once. ctx does
 // not affect the connection once Dial has returned.
 func Dial(ctx context.Context, e Endpoint) (*Conn, error) {
+	return DialAnswered(ctx, e, nil)
+}
+
+// DialAnswered is Dial, calling answered (once, from another goroutine)
+// as soon as the SSH server of e itself, past any jump hosts, has sent
+// its first bytes: it answers SSH, whatever the rest of the handshake
+// brings. fleet run's reachability check needs to know no more; the key
+// exchange and authentication (five more round trips) go on while it
+// builds.
+func DialAnswered(ctx context.Context, e Endpoint, answered func()) (*Conn, error) {
 	e, err := withDefaults(e)
 	if err != nil {
 		return nil, err
@@ -94,7 +104,7 @@ func Dial(ctx context.Context, e Endpoint) (*Conn, error) {
 
 	delay := retryBackoff
 	for attempt := 1; ; attempt++ {
-		c, retry, err := dialChain(ctx, e, hops)
+		c, retry, err := dialChain(ctx, e, hops, answered)
 		if err == nil {
 			return c, nil
 		}
@@ -130,9 +140,10 @@ func plural(n int, what string) string {
 }
 
 // dialChain makes one attempt at connecting through hops (the jump hosts,
-// then the target e itself). retry reports whether the failure is worth
-// another attempt.
-func dialChain(ctx context.Context, e Endpoint, hops []Endpoint) (c *Conn, retry bool, err error) {
+// then the target e itself), calling answered (if not nil) once the
+// target has sent its first bytes. retry reports whether the failure is
+// worth another attempt.
+func dialChain(ctx context.Context, e Endpoint, hops []Endpoint, answered func()) (c *Conn, retry bool, err error) {
 	release, err := handshakes.acquire(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("ssh %s: waiting for a turn to connect: %w", e.name(), err)
@@ -150,7 +161,11 @@ func dialChain(ctx context.Context, e Endpoint, hops []Endpoint) (c *Conn, retry
 		if i > 0 {
 			via = jumps[i-1]
 		}
-		cl, hopNC, retry, err := handshake(ctx, hop, via, base)
+		var first func()
+		if i == len(hops)-1 {
+			first = answered
+		}
+		cl, hopNC, retry, err := handshake(ctx, hop, via, base, first)
 		if err != nil {
 			for j := len(jumps) - 1; j >= 0; j-- {
 				jumps[j].Close()
@@ -178,10 +193,11 @@ func dialChain(ctx context.Context, e Endpoint, hops []Endpoint) (c *Conn, retry
 }
 
 // handshake connects to e, directly or (via != nil) through a
-// direct-tcpip channel of via, and authenticates. On a timeout it closes
-// base too (the chain's TCP connection), since a channel of a stalled jump
+// direct-tcpip channel of via, and authenticates, calling answered (if
+// not nil) once e has sent its first bytes. On a timeout it closes base
+// too (the chain's TCP connection), since a channel of a stalled jump
 // host cannot be interrupted otherwise.
-func handshake(ctx context.Context, e Endpoint, via *ssh.Client, base net.Conn) (*ssh.Client, net.Conn, bool, error) {
+func handshake(ctx context.Context, e Endpoint, via *ssh.Client, base net.Conn, answered func()) (*ssh.Client, net.Conn, bool, error) {
 	keys, err := loadKeys(e)
 	if err != nil {
 		return nil, nil, false, err
@@ -265,6 +281,9 @@ func handshake(ctx context.Context, e Endpoint, via *ssh.Client, base net.Conn) 
 			return timedOut()
 		}
 		return nil, nil, transientDialError(err), fmt.Errorf("ssh %s: %w", e.name(), dialErr(err, addr))
+	}
+	if answered != nil {
+		nc = &firstRead{Conn: nc, f: answered}
 	}
 	stop := context.AfterFunc(dctx, func() {
 		nc.Close()
@@ -395,4 +414,19 @@ var noFileOnce = new(sync.Once)
 
 func raiseNoFileLimit() {
 	noFileOnce.Do(raiseNoFile)
+}
+
+// firstRead calls f once, when a Read first returns bytes.
+type firstRead struct {
+	net.Conn
+	once sync.Once
+	f    func()
+}
+
+func (c *firstRead) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.once.Do(c.f)
+	}
+	return n, err
 }

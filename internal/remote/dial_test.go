@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,4 +210,75 @@ func TestProxyCommandFails(t *testing.T) {
 func writeTestKey(t *testing.T, dir string) string {
 	t.Helper()
 	return newKey(t, "ed25519").writeIdentity(t, dir, "id", "")
+}
+
+// TestDialAnswered: answered is called once the server sends its first
+// bytes — also when the login then fails — and never for a port where
+// nothing listens or a listener that never speaks SSH.
+func TestDialAnswered(t *testing.T) {
+	f := newFixture(t)
+	good := newKey(t, "ed25519")
+	f.srv.authorize(good.pub)
+	bad := newKey(t, "ed25519") // not authorized
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	closedPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+
+	for _, tc := range []struct {
+		name     string
+		endpoint func() Endpoint
+		answered bool
+		err      string
+	}{
+		{"logs in", func() Endpoint {
+			e := f.endpoint()
+			e.IdentityFiles = []string{good.writeIdentity(t, t.TempDir(), "id", "")}
+			return e
+		}, true, ""},
+		{"login refused", func() Endpoint {
+			e := f.endpoint()
+			e.IdentityFiles = []string{bad.writeIdentity(t, t.TempDir(), "id", "")}
+			return e
+		}, true, "unable to authenticate"},
+		{"nothing listens", func() Endpoint {
+			e := f.endpoint()
+			e.Port = closedPort
+			return e
+		}, false, "refused"},
+		{"never speaks SSH", func() Endpoint {
+			e := f.endpoint()
+			e.Port, e.ConnectTimeout = silent.Addr().(*net.TCPAddr).Port, 300*time.Millisecond
+			return e
+		}, false, "timed out"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := tc.endpoint()
+			e.ConnectionAttempts = 1
+			var calls atomic.Int32
+			c, err := DialAnswered(context.Background(), e, func() { calls.Add(1) })
+			if c != nil {
+				c.Close()
+			}
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Errorf("err = %v, want %q", err, tc.err)
+			}
+			if want := map[bool]int32{true: 1, false: 0}[tc.answered]; calls.Load() != want {
+				t.Errorf("answered %d times, want %d", calls.Load(), want)
+			}
+		})
+	}
 }
