@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/fleet-deploy/fleet/internal/remote"
 	"github.com/fleet-deploy/fleet/internal/tail"
@@ -74,7 +75,10 @@ func (e *Executor) Doctor(ctx context.Context, h *runtime.Host) []Check {
 	keys, kerr := loginKeys(ep)
 	add("keys", kerr, keys, "load a key into ssh-agent (ssh-add), or name one with IdentityFile in ~/.ssh/config")
 
-	conn, err := remote.Dial(ctx, ep)
+	// Reachable means what it means for fleet run's check (reach.go):
+	// the host's SSH server answered, whatever the handshake then brought.
+	var answered atomic.Bool
+	conn, err := remote.DialAnswered(ctx, ep, func() { answered.Store(true) })
 	var (
 		unknown *remote.UnknownHostError
 		changed *remote.ChangedHostKeyError
@@ -83,6 +87,8 @@ func (e *Executor) Doctor(ctx context.Context, h *runtime.Host) []Check {
 	)
 	addr := net.JoinHostPort(ep.Address, strconv.Itoa(ep.Port))
 	switch {
+	case err != nil && !answered.Load():
+		add("reachable", err, "", fmt.Sprintf("is the host up, and sshd listening on %s? (ssh -v -p %d %s@%s)", addr, ep.Port, ep.User, ep.Address))
 	case err == nil:
 		defer conn.Close()
 		add("reachable", nil, addr+" answers SSH", "")
@@ -99,8 +105,10 @@ func (e *Executor) Doctor(ctx context.Context, h *runtime.Host) []Check {
 		add("reachable", nil, addr+" answers SSH", "")
 		add("host-key", nil, "known", "")
 		add("login", err, "", fmt.Sprintf("authorize one of your keys for %s on the host (ssh-copy-id %s@%s)", ep.User, ep.User, ep.Address))
-	default:
-		add("reachable", err, "", fmt.Sprintf("is the host up, and sshd listening on %s? (ssh -v -p %d %s@%s)", addr, ep.Port, ep.User, ep.Address))
+	default: // it answered, then the handshake failed
+		add("reachable", nil, addr+" answers SSH", "")
+		add("host-key", nil, "known", "")
+		add("login", err, "", "the handshake failed after the host answered: see the message (ssh -v shows the same exchange)")
 	}
 	if failed {
 		for _, n := range []string{"host-key", "login", "sudo", "nix", "space"} {

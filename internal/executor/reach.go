@@ -75,18 +75,12 @@ func (e *Executor) reach(ctx context.Context, h *runtime.Host) error {
 		return nil
 	case err = <-done:
 	}
-	var (
-		unknown *remote.UnknownHostError
-		changed *remote.ChangedHostKeyError
-		revoked *remote.RevokedHostKeyError
-		auth    *remote.AuthError
-	)
-	switch {
-	case err == nil:
+	select {
+	case <-answered: // it answered, then the handshake failed: the deploy reports why
 		return nil
-	case errors.As(err, &unknown), errors.As(err, &changed), errors.As(err, &revoked), errors.As(err, &auth):
-		return nil // it answers SSH
-	case ctx.Err() != nil, errors.Is(err, remote.ErrClosed):
+	default:
+	}
+	if ctx.Err() != nil || errors.Is(err, remote.ErrClosed) {
 		return nil // interrupted, or the run is over: the run reports that
 	}
 	return err
