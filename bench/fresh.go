@@ -154,7 +154,7 @@ func (b *bench) fresh(ctx context.Context, n, reps int, w *wan) error {
 			m := methods[(i+rep)%len(methods)] // rotate the order every repetition
 			var ms meas
 			var c0, c1 wanCounts // what the WAN's hosts saw before and after
-			for attempt := 1; ; attempt++ {
+			err := b.twice(bench, m.name, rep, func() (err error) {
 				if err := b.resetHosts(names); err != nil {
 					return err
 				}
@@ -168,17 +168,10 @@ func (b *bench) fresh(ctx context.Context, n, reps int, w *wan) error {
 				if err == nil {
 					err = b.verify(names, b.closures)
 				}
-				if err == nil {
-					break
-				}
-				err = fmt.Errorf("%s %s: %w", bench, m.name, err)
-				if attempt == 2 {
-					return err
-				}
-				// Other work on this machine shares the PID namespace
-				// with the lab; a stray kill must not sink the run.
-				logf("%v\n  -> measuring once more", err)
-				b.notes = append(b.notes, fmt.Sprintf("%s rep %d: first attempt failed and was repeated: %s", bench, rep+1, firstLine(err.Error())))
+				return err
+			})
+			if err != nil {
+				return err
 			}
 			b.split(bench, m.name, ms)
 			if w != nil {
@@ -237,4 +230,23 @@ func (b *bench) fresh(ctx context.Context, n, reps int, w *wan) error {
 		})
 	}
 	return nil
+}
+
+// twice makes one measurement of method (try: reset, measure, verify),
+// and when it fails makes it once more, with a note: other work on this
+// machine shares the PID namespace with the lab, and a stray kill must
+// not sink the run. The second failure is the benchmark's.
+func (b *bench) twice(bench, method string, rep int, try func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := try()
+		if err == nil {
+			return nil
+		}
+		err = fmt.Errorf("%s %s: %w", bench, method, err)
+		if attempt == 2 {
+			return err
+		}
+		logf("%v\n  -> measuring once more", err)
+		b.notes = append(b.notes, fmt.Sprintf("%s rep %d: first attempt failed and was repeated: %s", bench, rep+1, firstLine(err.Error())))
+	}
 }

@@ -86,7 +86,7 @@ func (b *bench) subst(ctx context.Context) error {
 			var s0 map[string]int
 			var got int
 			var short []string
-			for attempt := 1; ; attempt++ {
+			err := b.twice(bench, m.name, rep, func() (err error) {
 				if err := b.resetHosts(names); err != nil {
 					return err
 				}
@@ -99,15 +99,10 @@ func (b *bench) subst(ctx context.Context) error {
 				if err == nil {
 					err = b.verify(names, b.closures)
 				}
-				if err == nil {
-					break
-				}
-				err = fmt.Errorf("%s %s: %w", bench, m.name, err)
-				if attempt == 2 {
-					return err
-				}
-				logf("%v\n  -> measuring once more", err)
-				b.notes = append(b.notes, fmt.Sprintf("%s rep %d: first attempt failed and was repeated: %s", bench, rep+1, firstLine(err.Error())))
+				return err
+			})
+			if err != nil {
+				return err
 			}
 			if len(short) > 0 {
 				b.notes = append(b.notes, fmt.Sprintf("%s rep %d: %s: hosts fetched fewer files from the cache than it has for them: %s", bench, rep+1, m.name, strings.Join(short, ", ")))

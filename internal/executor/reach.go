@@ -80,7 +80,11 @@ func (e *Executor) reach(ctx context.Context, h *runtime.Host) error {
 		return nil
 	default:
 	}
-	if ctx.Err() != nil || errors.Is(err, remote.ErrClosed) {
+	var auth *remote.AuthError
+	switch {
+	case errors.As(err, &auth):
+		return nil // no key to log in with (nothing was dialled): the deploy says so, as it always has
+	case ctx.Err() != nil, errors.Is(err, remote.ErrClosed):
 		return nil // interrupted, or the run is over: the run reports that
 	}
 	return err
