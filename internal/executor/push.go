@@ -23,7 +23,9 @@ import (
 // as it streams. The paths' metadata comes from the run's one local
 // query (pathinfos.go); no local process runs per host. Nix registers a
 // path only once its NAR is complete and its hash checked, so an
-// interrupted push leaves no half path.
+// interrupted push leaves no half path. A host that runs the closure, or
+// whose system profile points at it, has all of it: its push starts no
+// nix-store there, and says what the host runs (see serve).
 func (e *Executor) Push(ctx context.Context, h *runtime.Host, closure string, progress runtime.ProgressFunc) (*runtime.PushResult, error) {
 	if !isStorePath(closure) {
 		return nil, &runtime.HostError{Host: h.Name, Step: "push", Err: fmt.Errorf("%q is not a /nix/store path", closure)}
