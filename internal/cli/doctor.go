@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -114,9 +113,7 @@ func printDoctor(w io.Writer, asJSON bool, checks []executor.Check) error {
 				list = append(list, ck)
 			}
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(struct {
+		if err := writeJSON(w, struct {
 			OK     bool             `json:"ok"`
 			Checks []executor.Check `json:"checks"`
 		}{len(failed) == 0, list}); err != nil {

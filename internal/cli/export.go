@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -74,10 +73,7 @@ Examples:
 					return err
 				}
 				var b bytes.Buffer
-				enc := json.NewEncoder(&b)
-				enc.SetIndent("", "  ")
-				enc.SetEscapeHTML(false)
-				if err := enc.Encode(inv); err != nil {
+				if err := writeJSON(&b, inv); err != nil {
 					return err
 				}
 				data = b.Bytes()

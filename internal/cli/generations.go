@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -73,12 +72,10 @@ func printGenerations(c *cli.Context, rows []generationsRow) error {
 		}
 	}
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
 		if rows == nil {
 			rows = []generationsRow{}
 		}
-		if err := enc.Encode(rows); err != nil {
+		if err := writeJSON(c.App.Writer, rows); err != nil {
 			return err
 		}
 	} else {

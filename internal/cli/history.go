@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -73,12 +72,10 @@ Examples:
 				entries = entries[len(entries)-n:]
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
 				if entries == nil {
 					entries = []historyEntry{}
 				}
-				return enc.Encode(entries)
+				return writeJSON(c.App.Writer, entries)
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tHOST\tGOAL\tRESULT\tSYSTEM\tSTEPS")

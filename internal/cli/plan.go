@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/fatih/color"
@@ -91,10 +90,7 @@ Examples:
 				return err
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				enc.SetEscapeHTML(false)
-				return enc.Encode(plan)
+				return writeJSON(c.App.Writer, plan)
 			}
 			ui.PrintSelection(c.App.Writer, sel, !color.NoColor)
 			ui.PrintPlan(c.App.Writer, plan, !color.NoColor)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"path"
 	"text/tabwriter"
@@ -96,12 +95,10 @@ func printStatus(c *cli.Context, rows []statusRow) error {
 		}
 	}
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
 		if rows == nil {
 			rows = []statusRow{}
 		}
-		if err := enc.Encode(rows); err != nil {
+		if err := writeJSON(c.App.Writer, rows); err != nil {
 			return err
 		}
 	} else {
