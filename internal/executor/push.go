@@ -52,19 +52,16 @@ func (e *Executor) push(ctx context.Context, m *machine, op int, closure string,
 	}
 	// The metadata comes from this machine's store while the host's
 	// first answer is on its way.
-	type infos struct {
-		paths []*nixserve.PathInfo
-		err   error
-	}
-	ch := make(chan infos, 1)
+	var paths []*nixserve.PathInfo
+	var err error
+	done := make(chan struct{})
 	go func() {
-		paths, err := e.paths.of(ctx, closure)
-		ch <- infos{paths, err}
+		defer close(done)
+		paths, err = e.paths.of(ctx, closure)
 	}()
 	return m.copy(ctx, op, closure, func() ([]*nixserve.PathInfo, error) {
-		r := <-ch
-		ch <- r
-		return r.paths, r.err
+		<-done
+		return paths, err
 	}, progress)
 }
 
@@ -284,21 +281,15 @@ func readBanner(r *bufio.Reader, onServe func()) *banner {
 	go func() {
 		defer close(b.done)
 		line, err := r.ReadSlice('\n') // at most the reader's buffer: 4 KiB
-		if err != nil {
-			if len(line) == 0 {
-				b.err = errors.New("the push ended before it started") // the command's own error says why
-			} else {
-				b.err = fmt.Errorf("the host printed %.200q before the push started (its shell must not print to stdout)", line)
-			}
-			return
-		}
 		f := strings.Split(strings.TrimSuffix(string(line), "\n"), "\t")
 		switch {
-		case len(f) == 1 && f[0] == "fleet-serve":
+		case err != nil && len(line) == 0:
+			b.err = errors.New("the push ended before it started") // the command's own error says why
+		case err == nil && len(f) == 1 && f[0] == "fleet-serve":
 			onServe()
-		case len(f) == 6 && f[0] == "fleet-has":
+		case err == nil && len(f) == 6 && f[0] == "fleet-has":
 			b.seen = &hostSeen{current: f[1], profile: f[2], link: f[3], boot: f[4], ok: f[5]}
-		default:
+		default: // a line that is not the banner, or no line end within 4 KiB
 			b.err = fmt.Errorf("the host printed %.200q before the push started (its shell must not print to stdout)", line)
 		}
 	}()

@@ -161,7 +161,6 @@ func TestPushThenUnchanged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m.reactivate = tc.reactivate
 			res, err := m.copy(ctx, 1, tc.closure, given(&nixserve.PathInfo{Path: tc.closure}), nil)
 			if err != nil || res.Missing != 0 {
 				t.Fatalf("push: %+v, %v; want nothing missing", res, err)

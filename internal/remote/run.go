@@ -95,41 +95,37 @@ const (
 // Run returns; Stdin may still be read once more if the command ended
 // without reading all of it.
 func (c *Conn) Run(ctx context.Context, cmd Cmd) error {
+	notStarted, err := c.attempt(ctx, cmd, true)
+	if notStarted {
+		// The prepared session would not start the command: the server
+		// closed it while it waited (sshd's ChannelTimeout). Once more,
+		// in a new one; cmd's streams were not touched yet.
+		_, err = c.attempt(ctx, cmd, false)
+	}
+	return err
+}
+
+// attempt is one attempt at Run, in the session Prepare opened if there is
+// one and usePrepared. notStarted reports that the prepared session
+// would not start the command, on a connection still alive.
+func (c *Conn) attempt(ctx context.Context, cmd Cmd, usePrepared bool) (notStarted bool, err error) {
 	r, err := c.newRun(cmd)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := ctx.Err(); err != nil {
-		return r.wrap(err)
+		return false, r.wrap(err)
 	}
-	sess, release, prepared, err := c.openSession(ctx)
+	sess, release, prepared, err := c.openSession(ctx, usePrepared)
 	if err != nil {
 		if ctx.Err() != nil {
-			return r.wrap(ctx.Err())
+			return false, r.wrap(ctx.Err())
 		}
-		return err
-	}
-	started, err := r.exec(ctx, sess)
-	release()
-	if started || !prepared || ctx.Err() != nil || c.Err() != nil {
-		return err
-	}
-	// The prepared session would not start the command: the server closed
-	// it while it waited (sshd's ChannelTimeout). Once more, in a new one;
-	// cmd's streams were not touched yet.
-	if r, err = c.newRun(cmd); err != nil {
-		return err
-	}
-	sess, release, err = c.newSession(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return r.wrap(ctx.Err())
-		}
-		return err
+		return false, err
 	}
 	defer release()
-	_, err = r.exec(ctx, sess)
-	return err
+	started, err := r.exec(ctx, sess)
+	return prepared && !started && ctx.Err() == nil && c.Err() == nil, err
 }
 
 // Output runs argv and returns its stdout. A non-zero exit gives an

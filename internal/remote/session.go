@@ -77,14 +77,17 @@ func (c *Conn) takePrepared(ctx context.Context) *ssh.Session {
 }
 
 // openSession waits for a free session slot and opens a session, or
-// takes the prepared one (prepared reports which); the function returned
+// with usePrepared takes the prepared one (prepared reports which); the
+// function returned
 // frees the slot once the session is closed. When the server refuses a
 // session (sshd's MaxSessions is lower than ours), the slot count is
 // lowered to the sessions still open and it tries again once one of them
 // ends (or after a short pause if none is open).
-func (c *Conn) openSession(ctx context.Context) (sess *ssh.Session, release func(), prepared bool, err error) {
-	if sess := c.takePrepared(ctx); sess != nil {
-		return sess, c.releaseLater, true, nil
+func (c *Conn) openSession(ctx context.Context, usePrepared bool) (sess *ssh.Session, release func(), prepared bool, err error) {
+	if usePrepared {
+		if sess := c.takePrepared(ctx); sess != nil {
+			return sess, c.releaseLater, true, nil
+		}
 	}
 	sess, release, err = c.newSession(ctx)
 	return sess, release, false, err
