@@ -47,7 +47,8 @@ package executor
 // also have succeeded, with this closure (/run/fleet/ok, written by the
 // runner): a switch that failed half way, or ended with failed units, is
 // run again. /run is gone after a reboot, so the first deploy after one
-// switches again.
+// switches again. activate.go's fromSeen applies the same rule, in Go,
+// to what a push just saw: change one, change the other.
 const ActivateScript = `dir=$1 closure=$2 goal=$3 confirm=$4 unit=$5 holder=$6 nowait=$7 bootloader=$8 drop=$9 reactivate=${10}
 umask 077
 cd / && mkdir -p /run/fleet "$dir" || exit 111
